@@ -1,0 +1,149 @@
+/**
+ * The one configuration schema. Every key has a default (so `npm start` needs no file), unknown keys are
+ * errors, units live in the names. Parsed once at start and frozen. docs/configuration.md is generated
+ * from this schema (`tago-edge config docs`), and a test keeps it in step.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const keyValue = z.object({ key: z.string(), value: z.string() }).strict();
+
+const tlsFiles = z
+  .object({
+    certFile: z.string().describe('PEM certificate chain file'),
+    keyFile: z.string().describe('PEM private key file'),
+    caFile: z.string().optional().describe('PEM CA bundle used to verify client certificates (mTLS)'),
+    requestClientCert: z.boolean().default(false).describe('ask clients for a certificate (mTLS)'),
+  })
+  .strict();
+
+export const deviceSchema = z
+  .object({
+    name: z.string().min(1).describe('device name, shown in logs'),
+    token: z.string().min(1).describe('the TagoIO device token'),
+    parser: z.string().optional().describe('path to a .js or .ts payload parser'),
+    params: z.array(keyValue).default([]).describe('device configuration parameters visible to the parser'),
+    tags: z.array(keyValue).default([]).describe('device tags visible to the parser'),
+    topics: z.array(z.string()).optional().describe('extra MQTT topic filters this device may use'),
+    certificateCN: z.string().optional().describe('mTLS: a client certificate with this CN is this device'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    http: z
+      .object({
+        port: port.default(8080).describe('HTTP ingest port (0 = ephemeral)'),
+        host: z.string().default('0.0.0.0').describe('address to bind'),
+        bodyLimitBytes: z.number().int().positive().default(204_800).describe('largest body accepted (200 kB)'),
+        requestTimeoutMs: z.number().int().positive().default(30_000).describe('whole-request timeout'),
+        headersTimeoutMs: z.number().int().positive().default(10_000).describe('time to receive headers (slowloris)'),
+        keepAliveTimeoutMs: z.number().int().positive().default(5_000).describe('idle keep-alive timeout'),
+        tls: tlsFiles.optional().describe('serve HTTPS instead of HTTP'),
+      })
+      .strict()
+      .prefault({}),
+    mqtt: z
+      .object({
+        port: port.default(1883).describe('MQTT over TCP port (0 = ephemeral)'),
+        host: z.string().default('0.0.0.0').describe('address to bind'),
+        tlsPort: port.optional().describe('MQTT over TLS port (conventionally 8883); needs mqtt.tls'),
+        wsPort: port.optional().describe('MQTT over WebSocket port'),
+        wssPort: port.optional().describe('MQTT over secure WebSocket port; needs mqtt.tls'),
+        tls: tlsFiles.optional().describe('certificate for MQTTS and WSS'),
+        maxPacketBytes: z.number().int().positive().default(262_144).describe('largest MQTT packet accepted'),
+        connectTimeoutMs: z.number().int().positive().default(10_000).describe('time to send CONNECT'),
+        maxConnections: z.number().int().positive().default(20_000).describe('connection cap'),
+        fullWaitMs: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(30_000)
+          .describe('how long a QoS 1 PUBACK is withheld while the store is full before disconnecting'),
+      })
+      .strict()
+      .prefault({}),
+    upstream: z
+      .object({
+        url: z.url().default('https://api.us-e1.tago.io').describe('TagoIO API base URL'),
+        requestsPerMinute: z
+          .number()
+          .int()
+          .positive()
+          .default(250)
+          .describe('POST /data requests per minute (TagoIO plan limit: Free 250, Starter 5000, Scale 15000)'),
+        batchMaxBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(204_800)
+          .default(200_000)
+          .describe('largest forward request body'),
+        batchWaitMs: z.number().int().nonnegative().default(50).describe('wait to fill a batch'),
+        maxInFlight: z.number().int().positive().default(8).describe('concurrent forward requests'),
+        timeoutMs: z.number().int().positive().default(30_000).describe('forward request timeout'),
+        retryBaseMs: z.number().int().positive().default(500).describe('first retry delay'),
+        retryMaxMs: z.number().int().positive().default(60_000).describe('longest retry delay'),
+      })
+      .strict()
+      .prefault({}),
+    store: z
+      .object({
+        dir: z.string().default('./data').describe('data directory'),
+        engine: z.enum(['sqlite', 'memory']).default('sqlite').describe('memory: not durable, for tests only'),
+        sync: z.enum(['full', 'normal']).default('full').describe('full survives power loss; normal a process crash'),
+        groupCommitMs: z.number().nonnegative().default(2).describe('window in which appends share one commit'),
+        maxBytes: z.number().int().positive().default(1_073_741_824).describe('store cap (1 GiB)'),
+        whenFull: z.enum(['block', 'drop_oldest']).default('block').describe('push back, or drop the oldest (counted)'),
+        encryptionKeyFile: z.string().optional().describe('32-byte key (hex or base64) for AES-256-GCM at rest'),
+        retryAfterSeconds: z.number().int().positive().default(5).describe('Retry-After sent when full'),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        mode: z.enum(['passthrough', 'registry']).default('passthrough').describe('which tokens are accepted'),
+      })
+      .strict()
+      .prefault({}),
+    devices: z.array(deviceSchema).default([]).describe('known devices'),
+    parsers: z
+      .object({
+        timeoutMs: z.number().int().positive().default(1_000).describe('CPU time limit per parser run'),
+        memoryMb: z.number().int().min(8).default(64).describe('memory limit per parser isolate'),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        uploadsPerMinute: z.number().int().nonnegative().default(0).describe('per device; 0 = unlimited'),
+        authFailuresPerMinute: z.number().int().nonnegative().default(5).describe('per address; 0 = unlimited'),
+        authCooldownMs: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(60_000)
+          .describe('refusal period after too many auth failures'),
+        allow: z.array(z.string()).default([]).describe('CIDRs allowed (empty = all)'),
+        deny: z.array(z.string()).default([]).describe('CIDRs denied'),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    shutdown: z
+      .object({
+        forwardGraceMs: z.number().int().nonnegative().default(5_000).describe('time given to the forwarder on stop'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type DeviceConfig = z.output<typeof deviceSchema>;

@@ -1,0 +1,128 @@
+/**
+ * The error catalogue: every error the gateway reports to a device, an operator or a script has a stable
+ * `code` (callers branch on it, never on the message) and, where it answers a request, an HTTP status.
+ * `test/unit/errors.test.ts` keeps this catalogue and docs/errors.md in step.
+ */
+export abstract class EdgeError extends Error {
+  abstract readonly code: string;
+  abstract readonly statusCode: number;
+  /** Seconds a client should wait before retrying (HTTP `Retry-After`), when the error is transient. */
+  retryAfterSeconds?: number;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+function defineError(name: string, code: string, statusCode: number) {
+  const cls = class extends EdgeError {
+    readonly code = code;
+    readonly statusCode = statusCode;
+  };
+  Object.defineProperty(cls, 'name', { value: name });
+  return cls;
+}
+
+/** A request body or MQTT payload that is not valid JSON or not the shape TagoIO accepts. */
+export const InvalidBodyError = defineError('InvalidBodyError', 'EDGE_ERR_INVALID_BODY', 400);
+/** A record breaks one of TagoIO's record rules; the message names the record index and the field. */
+export const InvalidRecordError = defineError('InvalidRecordError', 'EDGE_ERR_INVALID_RECORD', 400);
+/** The device's payload parser threw, timed out, ran out of memory or returned a bad result. */
+export const ParserError = defineError('ParserError', 'EDGE_ERR_PARSER', 400);
+/** The parser ran past its CPU time limit. */
+export const ParserTimeoutError = defineError('ParserTimeoutError', 'EDGE_ERR_PARSER_TIMEOUT', 400);
+/** The parser ran past its memory limit. */
+export const ParserMemoryError = defineError('ParserMemoryError', 'EDGE_ERR_PARSER_MEMORY', 400);
+/** The parser file could not be read or compiled. */
+export const ParserLoadError = defineError('ParserLoadError', 'EDGE_ERR_PARSER_LOAD', 400);
+/** No device token was given. */
+export const MissingTokenError = defineError('MissingTokenError', 'EDGE_ERR_MISSING_TOKEN', 401);
+/** The token is not known (registry mode) or TagoIO refused it. */
+export const RefusedTokenError = defineError('RefusedTokenError', 'EDGE_ERR_REFUSED_TOKEN', 401);
+/** The client's address is not allowed. */
+export const ForbiddenAddressError = defineError('ForbiddenAddressError', 'EDGE_ERR_FORBIDDEN_ADDRESS', 403);
+/** The MQTT topic is not one this device may publish or subscribe to. */
+export const TopicNotAllowedError = defineError('TopicNotAllowedError', 'EDGE_ERR_TOPIC_NOT_ALLOWED', 403);
+/** No such route. */
+export const NotFoundError = defineError('NotFoundError', 'EDGE_ERR_NOT_FOUND', 404);
+/** The route exists but not for this method. */
+export const MethodNotAllowedError = defineError('MethodNotAllowedError', 'EDGE_ERR_METHOD_NOT_ALLOWED', 405);
+/** The body is over the 200 kB limit. */
+export const PayloadTooLargeError = defineError('PayloadTooLargeError', 'EDGE_ERR_PAYLOAD_TOO_LARGE', 413);
+/** The content type is not JSON, text or octet-stream. */
+export const UnsupportedMediaTypeError = defineError(
+  'UnsupportedMediaTypeError',
+  'EDGE_ERR_UNSUPPORTED_MEDIA_TYPE',
+  415,
+);
+/** The device sends faster than its rate limit. */
+export const RateLimitedError = defineError('RateLimitedError', 'EDGE_ERR_RATE_LIMITED', 429);
+/** The local store reached `store.maxBytes`; the client should retry later. */
+export const StoreFullError = defineError('StoreFullError', 'EDGE_ERR_STORE_FULL', 503);
+/** The gateway is shutting down and accepts nothing new. */
+export const ShuttingDownError = defineError('ShuttingDownError', 'EDGE_ERR_SHUTTING_DOWN', 503);
+/** The store failed to write (disk error); nothing was acknowledged. */
+export const StoreWriteError = defineError('StoreWriteError', 'EDGE_ERR_STORE_WRITE', 500);
+/** The store could not be opened or decrypted at start-up (e.g. a wrong encryption key). */
+export const StoreOpenError = defineError('StoreOpenError', 'EDGE_ERR_STORE_OPEN', 500);
+/** A configuration file or override is invalid; the message names the config path. */
+export const ConfigError = defineError('ConfigError', 'EDGE_ERR_CONFIG', 500);
+/** Anything unexpected: a bug. The message is logged; the client sees a generic message. */
+export const InternalError = defineError('InternalError', 'EDGE_ERR_INTERNAL', 500);
+
+export type InvalidBodyError = InstanceType<typeof InvalidBodyError>;
+export type InvalidRecordError = InstanceType<typeof InvalidRecordError>;
+export type ParserError = InstanceType<typeof ParserError>;
+export type ParserTimeoutError = InstanceType<typeof ParserTimeoutError>;
+export type ParserMemoryError = InstanceType<typeof ParserMemoryError>;
+export type ParserLoadError = InstanceType<typeof ParserLoadError>;
+export type MissingTokenError = InstanceType<typeof MissingTokenError>;
+export type RefusedTokenError = InstanceType<typeof RefusedTokenError>;
+export type ForbiddenAddressError = InstanceType<typeof ForbiddenAddressError>;
+export type TopicNotAllowedError = InstanceType<typeof TopicNotAllowedError>;
+export type NotFoundError = InstanceType<typeof NotFoundError>;
+export type MethodNotAllowedError = InstanceType<typeof MethodNotAllowedError>;
+export type PayloadTooLargeError = InstanceType<typeof PayloadTooLargeError>;
+export type UnsupportedMediaTypeError = InstanceType<typeof UnsupportedMediaTypeError>;
+export type RateLimitedError = InstanceType<typeof RateLimitedError>;
+export type StoreFullError = InstanceType<typeof StoreFullError>;
+export type ShuttingDownError = InstanceType<typeof ShuttingDownError>;
+export type StoreWriteError = InstanceType<typeof StoreWriteError>;
+export type StoreOpenError = InstanceType<typeof StoreOpenError>;
+export type ConfigError = InstanceType<typeof ConfigError>;
+export type InternalError = InstanceType<typeof InternalError>;
+
+export const errorCatalogue = [
+  InvalidBodyError,
+  InvalidRecordError,
+  ParserError,
+  ParserTimeoutError,
+  ParserMemoryError,
+  ParserLoadError,
+  MissingTokenError,
+  RefusedTokenError,
+  ForbiddenAddressError,
+  TopicNotAllowedError,
+  NotFoundError,
+  MethodNotAllowedError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  RateLimitedError,
+  StoreFullError,
+  ShuttingDownError,
+  StoreWriteError,
+  StoreOpenError,
+  ConfigError,
+  InternalError,
+] as const;
+
+export function isEdgeError(err: unknown): err is EdgeError {
+  return err instanceof EdgeError;
+}
+
+/** Wraps anything thrown into an EdgeError, keeping EdgeErrors as they are. */
+export function toEdgeError(err: unknown): EdgeError {
+  if (err instanceof EdgeError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError(message, { cause: err });
+}

@@ -1,0 +1,89 @@
+/**
+ * Core code emits, metrics listen. Every stage of the data path publishes what happened on a
+ * `node:diagnostics_channel` channel; `metrics/` subscribes and updates prom-client. Publishing on a
+ * channel nobody listens to costs a boolean check (`hasSubscribers`), so the hot path stays free of
+ * metric-library calls and label lookups. Payloads never carry a device token: only the device id.
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+export type Protocol = 'http' | 'mqtt';
+
+export interface IngestAcceptedEvent {
+  protocol: Protocol;
+  deviceId: string;
+  points: number;
+  /** Milliseconds from the request/publish arriving to the acknowledgement being released. */
+  ackMs: number;
+}
+export interface IngestRejectedEvent {
+  protocol: Protocol;
+  deviceId?: string;
+  /** A stable error code from gateway/errors.ts. */
+  code: string;
+  points: number;
+}
+export interface ForwardResponseEvent {
+  deviceId: string;
+  /** HTTP status, or 0 for a network error or timeout. */
+  status: number;
+  points: number;
+  durationMs: number;
+}
+export interface StoreCommitEvent {
+  rows: number;
+  durationMs: number;
+}
+export interface StoreDropEvent {
+  reason: string;
+  points: number;
+}
+export interface DeadLetterEvent {
+  deviceId: string;
+  reason: string;
+  points: number;
+}
+export interface ParserRunEvent {
+  deviceId: string;
+  /** ok, or the error code. */
+  outcome: string;
+  messages: number;
+  durationMs: number;
+}
+export interface ParserConsoleEvent {
+  deviceId: string;
+  level: 'log' | 'debug' | 'error';
+  message: string;
+}
+export interface MqttClientEvent {
+  kind: 'connect' | 'disconnect' | 'refused';
+  deviceId?: string;
+  reason?: string;
+}
+
+function channel<T>(name: string) {
+  const ch = diagnosticsChannel.channel(name);
+  return {
+    name,
+    channel: ch,
+    publish(message: T): void {
+      if (ch.hasSubscribers) ch.publish(message);
+    },
+    subscribe(fn: (message: T) => void): () => void {
+      const listener = (m: unknown) => fn(m as T);
+      ch.subscribe(listener);
+      return () => ch.unsubscribe(listener);
+    },
+  };
+}
+
+export const events = {
+  ingestAccepted: channel<IngestAcceptedEvent>('tago-edge:ingest:accepted'),
+  ingestRejected: channel<IngestRejectedEvent>('tago-edge:ingest:rejected'),
+  forwardResponse: channel<ForwardResponseEvent>('tago-edge:forward:response'),
+  storeCommit: channel<StoreCommitEvent>('tago-edge:store:commit'),
+  storeDrop: channel<StoreDropEvent>('tago-edge:store:drop'),
+  deadLetter: channel<DeadLetterEvent>('tago-edge:dead-letter'),
+  parserRun: channel<ParserRunEvent>('tago-edge:parser:run'),
+  parserConsole: channel<ParserConsoleEvent>('tago-edge:parser:console'),
+  mqttClient: channel<MqttClientEvent>('tago-edge:mqtt:client'),
+} as const;

@@ -1,0 +1,215 @@
+/**
+ * Forwards stored points to TagoIO: `POST {upstream.url}/data` with `Device-Token`, one device per
+ * request, a JSON array of at most `batchMaxBytes`, in per-device order (one request in flight per
+ * device), at most `maxInFlight` requests at once, paced by `Pacer`.
+ *
+ * Invariant: a point leaves the store only when TagoIO answered 2xx (ack), or when TagoIO refused it
+ * for good (400 → dead letter with TagoIO's message; 401/403 → dead letter, and the token is refused at
+ * ingest from then on). Everything else — 429, 5xx, timeouts, network errors — keeps the points and
+ * retries with exponential backoff and jitter, honouring Retry-After. A 429 pauses every device: the
+ * limit is per TagoIO profile, not per device.
+ */
+import { Agent, request } from 'undici';
+import type { DeviceDirectory } from '../auth/device-directory.js';
+import { deviceIdOf } from '../auth/device-directory.js';
+import type { Config } from '../config/schema.js';
+import { events } from '../events.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { Pacer } from './pacer.js';
+import { backoffMs, classify, retryAfterSeconds, upstreamMessage } from './retry-policy.js';
+
+export type UpstreamState = 'unknown' | 'ok' | 'degraded' | 'down';
+
+interface Backoff {
+  until: number;
+  attempt: number;
+}
+
+export class Forwarder {
+  private running = false;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly backoff = new Map<string, Backoff>();
+  private readonly pacer: Pacer;
+  private readonly agent: Agent;
+  private readonly url: string;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = 0;
+  private consecutiveFailures = 0;
+  private lastSuccessAt = 0;
+  private lastError = '';
+
+  constructor(
+    private readonly config: Config['upstream'],
+    private readonly store: Store,
+    private readonly directory: DeviceDirectory,
+    private readonly log: Logger,
+  ) {
+    this.pacer = new Pacer(config.requestsPerMinute);
+    this.agent = new Agent({ connections: config.maxInFlight, keepAliveTimeout: 10_000, pipelining: 1 });
+    this.url = `${config.url.replace(/\/+$/, '')}/data`;
+    store.onAppend(() => this.schedule(this.config.batchWaitMs));
+  }
+
+  start(): void {
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** Stops taking new batches; waits up to `graceMs` for requests in flight. */
+  async stop(graceMs: number): Promise<void> {
+    this.running = false;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    const all = Promise.allSettled([...this.inFlight.values()]);
+    await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    await this.agent.close().catch(() => undefined);
+  }
+
+  state(): {
+    state: UpstreamState;
+    consecutiveFailures: number;
+    lastSuccessAt: string | null;
+    lastError: string;
+    inFlight: number;
+  } {
+    let state: UpstreamState = 'unknown';
+    if (this.lastSuccessAt > 0 || this.consecutiveFailures > 0) {
+      state = this.consecutiveFailures === 0 ? 'ok' : this.consecutiveFailures < 5 ? 'degraded' : 'down';
+    }
+    return {
+      state,
+      consecutiveFailures: this.consecutiveFailures,
+      lastSuccessAt: this.lastSuccessAt ? new Date(this.lastSuccessAt).toISOString() : null,
+      lastError: this.lastError,
+      inFlight: this.inFlight.size,
+    };
+  }
+
+  /** Runs `pump` after `ms`, unless a sooner run is already scheduled. */
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    const at = Date.now() + ms;
+    if (this.wakeTimer && this.wakeAt <= at) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.pump();
+    }, ms);
+  }
+
+  private pump(): void {
+    if (!this.running) return;
+    const now = Date.now();
+    let nextWake = Number.POSITIVE_INFINITY;
+    const exclude = new Set<string>(this.inFlight.keys());
+    for (const [token, b] of this.backoff) {
+      if (b.until > now) {
+        exclude.add(token);
+        nextWake = Math.min(nextWake, b.until - now);
+      }
+    }
+    while (this.inFlight.size < this.config.maxInFlight) {
+      const tokens = this.store.pendingTokens(this.config.maxInFlight - this.inFlight.size, exclude);
+      if (tokens.length === 0) break;
+      let paced = false;
+      for (const token of tokens) {
+        const wait = this.pacer.take();
+        if (wait > 0) {
+          nextWake = Math.min(nextWake, wait);
+          paced = true;
+          break;
+        }
+        exclude.add(token);
+        const p = this.send(token).finally(() => {
+          this.inFlight.delete(token);
+          this.schedule(0);
+        });
+        this.inFlight.set(token, p);
+      }
+      if (paced) break;
+    }
+    if (Number.isFinite(nextWake)) this.schedule(nextWake);
+  }
+
+  private async send(token: string): Promise<void> {
+    const batch = this.store.peek(token, this.config.batchMaxBytes);
+    if (!batch) return;
+    const deviceId = deviceIdOf(token);
+    const started = performance.now();
+    let status = 0;
+    let text = '';
+    let retryAfterHeader: string | string[] | undefined;
+    try {
+      const res = await request(this.url, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: { 'device-token': token, 'content-type': 'application/json', 'user-agent': 'tago-edge' },
+        body: batch.body,
+        headersTimeout: this.config.timeoutMs,
+        bodyTimeout: this.config.timeoutMs,
+      });
+      status = res.statusCode;
+      retryAfterHeader = res.headers['retry-after'];
+      text = await res.body.text();
+    } catch (err) {
+      text = (err as Error).message;
+    }
+    const durationMs = performance.now() - started;
+    events.forwardResponse.publish({ deviceId, status, points: batch.ids.length, durationMs });
+    const outcome = classify(status);
+    switch (outcome) {
+      case 'delivered':
+        this.store.ack(batch.ids);
+        this.backoff.delete(token);
+        this.consecutiveFailures = 0;
+        this.lastSuccessAt = Date.now();
+        return;
+      case 'rate_limited': {
+        const ra = retryAfterSeconds(retryAfterHeader, text) ?? 60;
+        const until = Date.now() + ra * 1000;
+        this.pacer.pause(until);
+        this.lastError = `429 ${upstreamMessage(text)}`;
+        this.log.warn({ device: deviceId, retryAfterSeconds: ra }, 'TagoIO rate limit reached; pausing forwarding');
+        return;
+      }
+      case 'dead_letter':
+      case 'refused_token': {
+        const message = upstreamMessage(text);
+        const reason = `upstream_${status}`;
+        this.store.deadLetter(batch.ids, reason, message);
+        events.deadLetter.publish({ deviceId, reason, points: batch.ids.length });
+        this.consecutiveFailures = 0;
+        if (outcome === 'refused_token') {
+          this.store.refuseToken(token);
+          this.directory.refuse(token);
+          this.log.warn(
+            { device: deviceId, status, message },
+            'TagoIO refused the device token; refusing it at ingest from now on',
+          );
+        } else {
+          this.log.warn(
+            { device: deviceId, status, message, points: batch.ids.length },
+            'TagoIO rejected a batch; kept as a dead letter',
+          );
+        }
+        return;
+      }
+      case 'retry': {
+        const prev = this.backoff.get(token);
+        const attempt = (prev?.attempt ?? 0) + 1;
+        const ra = retryAfterSeconds(retryAfterHeader, text);
+        const wait = Math.max((ra ?? 0) * 1000, backoffMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs));
+        this.backoff.set(token, { until: Date.now() + wait, attempt });
+        this.consecutiveFailures += 1;
+        this.lastError = status === 0 ? text : `${status} ${upstreamMessage(text)}`;
+        this.log.warn(
+          { device: deviceId, status, attempt, retryInMs: wait, error: this.lastError },
+          'forward failed; will retry',
+        );
+        return;
+      }
+    }
+  }
+}

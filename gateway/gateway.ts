@@ -1,0 +1,142 @@
+/**
+ * Assembles the gateway: store → device directory → parsers → pipeline → listeners → forwarder, and
+ * takes it apart in the reverse order on close: stop accepting, let in-flight acknowledgements finish
+ * (their commits included), give the forwarder a bounded time, close the store.
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { createGatewayMetrics } from '../metrics/registry.js';
+import { createParserHost } from '../parsers/sandbox/index.js';
+import { DeviceDirectory, deviceIdOf } from './auth/device-directory.js';
+import type { Config } from './config/schema.js';
+import { Forwarder } from './forward/forwarder.js';
+import { createHttpIngest } from './ingest/http/server.js';
+import { createMqttIngest } from './ingest/mqtt/broker.js';
+import { IngestPipeline } from './ingest/pipeline.js';
+import { closeServer, listen, startMqttListeners, tlsOptions } from './listeners.js';
+import { createLogger, type Logger } from './log.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
+
+export interface GatewayPorts {
+  http: number;
+  mqtt: number;
+  mqtts?: number;
+  ws?: number;
+  wss?: number;
+}
+
+export interface RunningGateway {
+  ports: GatewayPorts;
+  config: Config;
+  store: Store;
+  forwarder: Forwarder;
+  log: Logger;
+  /** Applies a new configuration's devices, parsers and limits without dropping connections. */
+  reload(next: Config): void;
+  /** Graceful stop; resolves when the store is closed. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(config: Config, opts: { log?: Logger } = {}): Promise<RunningGateway> {
+  const log = opts.log ?? createLogger(config.log.level);
+  let current = config;
+  let shuttingDown = false;
+
+  const store = openStore(config.store, { deviceIdOf, log });
+  const directory = new DeviceDirectory(config.auth.mode, config.devices, store.refusedTokens());
+  const parsers = createParserHost({ timeoutMs: config.parsers.timeoutMs, memoryMb: config.parsers.memoryMb });
+  const pipeline = new IngestPipeline({ store, parsers });
+  const forwarder = new Forwarder(config.upstream, store, directory, log);
+
+  let mqttClients = 0;
+  const metrics = createGatewayMetrics({
+    store: () => store.stats(),
+    mqttClients: () => mqttClients,
+    upstreamUp: () => (forwarder.state().state === 'ok' || forwarder.state().state === 'unknown' ? 1 : 0),
+  });
+
+  const readiness = () => {
+    const s = store.stats();
+    const upstream = forwarder.state();
+    const storeWritable = store.hasRoom(1);
+    return {
+      ready: !shuttingDown && storeWritable,
+      shuttingDown,
+      listeners: { http: true, mqtt: true },
+      store: { writable: storeWritable, depthPoints: s.depthPoints, depthBytes: s.depthBytes, maxBytes: s.maxBytes },
+      // Upstream trouble is reported, not fatal: the store rides it out.
+      upstream,
+    };
+  };
+
+  const httpServer: HttpServer = createHttpIngest({
+    config: config.http,
+    directory,
+    pipeline,
+    log,
+    metrics: () => metrics.render(),
+    readiness,
+    isShuttingDown: () => shuttingDown,
+    ...(config.http.tls ? { tls: tlsOptions(config.http.tls, 'http.tls') } : {}),
+  });
+
+  const mqtt = await createMqttIngest({
+    config: config.mqtt,
+    directory,
+    pipeline,
+    store,
+    log,
+    isShuttingDown: () => shuttingDown,
+    deviceFromCertificate(client) {
+      const sock = client.conn as Partial<TLSSocket>;
+      if (typeof sock.getPeerCertificate !== 'function' || !sock.authorized) return undefined;
+      const cn = sock.getPeerCertificate().subject?.CN;
+      return typeof cn === 'string' ? directory.byCertificateCN(cn, current.devices) : undefined;
+    },
+  });
+  mqtt.broker.on('client', () => mqttClients++);
+  mqtt.broker.on('clientDisconnect', () => mqttClients--);
+
+  const httpPort = await listen(httpServer, config.http.port, config.http.host);
+  const mqttListeners = await startMqttListeners(mqtt.broker, config.mqtt);
+  const ports: GatewayPorts = { http: httpPort, ...mqttListeners.ports };
+  forwarder.start();
+  log.info({ event: 'listening', ...ports, upstream: config.upstream.url, store: config.store.engine }, 'listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    ports,
+    config,
+    store,
+    forwarder,
+    log,
+    reload(next) {
+      current = next;
+      directory.setDevices(next.auth.mode, next.devices);
+      log.info({ event: 'reloaded', devices: next.devices.length }, 'configuration reloaded');
+    },
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        const t0 = Date.now();
+        // 1. Stop accepting: no new connections; new requests on open ones get 503 / no PUBACK.
+        const httpClosed = closeServer(httpServer);
+        for (const s of mqttListeners.servers) void closeServer(s);
+        for (const w of mqttListeners.wsServers) w.close();
+        // 2. Let acknowledgements in flight finish: their commits land before the store closes.
+        await Promise.race([pipeline.idle(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+        await mqtt.close();
+        httpServer.closeAllConnections();
+        await httpClosed;
+        // 3. The forwarder gets a bounded time; whatever it does not deliver stays stored.
+        await forwarder.stop(current.shutdown.forwardGraceMs);
+        await parsers.close();
+        await store.close();
+        metrics.close();
+        log.info({ event: 'stopped', ms: Date.now() - t0 }, 'stopped');
+      })();
+      return closing;
+    },
+  };
+}

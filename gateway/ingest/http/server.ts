@@ -1,0 +1,178 @@
+/**
+ * HTTP ingest, TagoIO-compatible: a device or the official SDK points here unchanged.
+ *   POST /data  → 200 {"status":true,"result":"N Data Added"} only after the durable commit
+ *   GET  /info  → the device as the gateway knows it
+ *   GET  /healthz, /readyz, /metrics
+ * Errors answer {"status":false,"message":"…"} with the status of the EdgeError's code.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
+import type { DeviceDirectory } from '../../auth/device-directory.js';
+import type { Config } from '../../config/schema.js';
+import {
+  type EdgeError,
+  InvalidBodyError,
+  MethodNotAllowedError,
+  NotFoundError,
+  ShuttingDownError,
+  toEdgeError,
+  UnsupportedMediaTypeError,
+} from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { Device } from '../../model.js';
+import type { IngestInput, IngestPipeline } from '../pipeline.js';
+import { readBody } from './read-body.js';
+import { tokenFromHeaders } from './token.js';
+
+export interface HttpIngestDeps {
+  config: Config['http'];
+  directory: DeviceDirectory;
+  pipeline: IngestPipeline;
+  log: Logger;
+  /** Prometheus text for GET /metrics. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  readiness(): { ready: boolean; [k: string]: unknown };
+  isShuttingDown(): boolean;
+  /** Extra admission checks (address lists, rate limits); throws an EdgeError to refuse. */
+  admit?(req: IncomingMessage, device: Device | null): void;
+  tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: EdgeError): void {
+  const headers: Record<string, string> = {};
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
+  // The body may still be arriving (413, 401): ask the client to close rather than drain it.
+  if (err.statusCode === 413) headers.connection = 'close';
+  send(res, err.statusCode, { status: false, message: err.message }, headers);
+}
+
+function bodyKind(contentType: string | undefined): 'json' | 'raw' | 'sniff' | 'unsupported' {
+  if (!contentType) return 'sniff';
+  const ct = (contentType.split(';')[0] ?? '').trim().toLowerCase();
+  if (ct === 'application/json' || ct.endsWith('+json')) return 'json';
+  if (ct.startsWith('text/') || ct === 'application/octet-stream') return 'raw';
+  if (ct === 'application/x-www-form-urlencoded') return 'sniff';
+  return 'unsupported';
+}
+
+function toInput(kind: 'json' | 'raw' | 'sniff', body: Buffer): IngestInput {
+  if (kind === 'raw') return { kind: 'raw', payload: body };
+  try {
+    return { kind: 'json', body: JSON.parse(body.toString('utf8')), raw: body };
+  } catch (err) {
+    if (kind === 'sniff') return { kind: 'raw', payload: body };
+    throw new InvalidBodyError(`body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function createHttpIngest(deps: HttpIngestDeps): Server {
+  const { config, directory, pipeline, log } = deps;
+
+  async function postData(req: IncomingMessage, res: ServerResponse, arrivedAt: number): Promise<void> {
+    if (deps.isShuttingDown()) {
+      const err = new ShuttingDownError('gateway is shutting down; retry shortly');
+      err.retryAfterSeconds = 5;
+      throw err;
+    }
+    const device = directory.resolve(tokenFromHeaders(req.headers));
+    deps.admit?.(req, device);
+    const kind = bodyKind(req.headers['content-type']);
+    if (kind === 'unsupported') {
+      throw new UnsupportedMediaTypeError(
+        `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
+      );
+    }
+    const body = await readBody(req, config.bodyLimitBytes);
+    const n = await pipeline.ingest(device, 'http', toInput(kind, body), arrivedAt);
+    send(res, 200, { status: true, result: `${n} Data Added` });
+  }
+
+  function info(req: IncomingMessage, res: ServerResponse): void {
+    const device = directory.resolve(tokenFromHeaders(req.headers));
+    deps.admit?.(req, device);
+    send(res, 200, {
+      status: true,
+      result: {
+        id: device.id,
+        name: device.name,
+        tags: device.tags,
+        params: device.params.map((p) => ({ key: p.key, value: p.value })),
+        payload_parser: device.parser ?? null,
+        gateway: 'tago-edge',
+      },
+    });
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrivedAt = Date.now();
+    const path = (req.url ?? '/').split('?')[0];
+    switch (path) {
+      case '/data':
+        if (req.method !== 'POST')
+          throw new MethodNotAllowedError(`${req.method} /data is not supported here (POST only)`);
+        return postData(req, res, arrivedAt);
+      case '/info':
+        if (req.method !== 'GET') throw new MethodNotAllowedError(`${req.method} /info is not supported (GET only)`);
+        return info(req, res);
+      case '/healthz':
+        return send(res, 200, { status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
+      case '/readyz': {
+        const r = deps.readiness();
+        return send(res, r.ready ? 200 : 503, r);
+      }
+      case '/metrics': {
+        const m = await deps.metrics();
+        res.writeHead(200, { 'content-type': m.contentType });
+        res.end(m.body);
+        return;
+      }
+      default:
+        deps.admit?.(req, null);
+        throw new NotFoundError(`no route ${req.method} ${path}`);
+    }
+  }
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    route(req, res).catch((raw: unknown) => {
+      const err = toEdgeError(raw);
+      if (err.statusCode >= 500 && err.code === 'EDGE_ERR_INTERNAL') {
+        log.error({ err: raw, path: req.url }, 'internal error on HTTP ingest');
+      } else {
+        log.debug({ code: err.code, path: req.url, message: err.message }, 'HTTP request refused');
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err.code === 'EDGE_ERR_INTERNAL') {
+        send(res, 500, { status: false, message: 'internal error' });
+        return;
+      }
+      sendError(res, err);
+    });
+  };
+
+  const server = deps.tls
+    ? createHttpsServer({ ...deps.tls }, handler)
+    : createHttpServer({ requestTimeout: config.requestTimeoutMs, headersTimeout: config.headersTimeoutMs }, handler);
+  server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  server.headersTimeout = config.headersTimeoutMs;
+  server.requestTimeout = config.requestTimeoutMs;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && err.code !== 'ECONNRESET') {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    } else {
+      socket.destroy();
+    }
+  });
+  return server;
+}

@@ -1,0 +1,221 @@
+/**
+ * MQTT ingest on aedes 1.x (MQTT 3.1.1), TagoIO's legacy broker contract:
+ * CONNECT with password = device token (username ignored), `tago/data/post` for TagoIO JSON, any other
+ * topic wrapped as the `payload` record with `metadata.topic`.
+ *
+ * [DESIGN: acknowledge only what is durable] In aedes 1.x the QoS 1 PUBACK is written right after
+ * `authorizePublish` calls back and before the `published` hook, so the whole ingest — parse, validate,
+ * store append and its commit — completes inside `authorizePublish`. Calling back with an error there
+ * closes the connection without a PUBACK (MQTT 3.1.1 has no negative PUBACK), which is how a publish the
+ * store could not take is refused: the device keeps it and sends it again.
+ */
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import type { DeviceDirectory } from '../../auth/device-directory.js';
+import type { Config } from '../../config/schema.js';
+import { EdgeError, InvalidBodyError, TopicNotAllowedError, toEdgeError } from '../../errors.js';
+import { events } from '../../events.js';
+import type { Logger } from '../../log.js';
+import type { Device } from '../../model.js';
+import type { Store } from '../../store/store.js';
+import { DATA_TOPIC, type IngestInput, type IngestPipeline, payloadValue } from '../pipeline.js';
+import { topicAllowed } from './topic-acl.js';
+
+export interface MqttIngestDeps {
+  config: Config['mqtt'];
+  directory: DeviceDirectory;
+  pipeline: IngestPipeline;
+  store: Store;
+  log: Logger;
+  isShuttingDown(): boolean;
+  /** Extra admission checks at CONNECT (address lists, auth-failure cool-down); throws an EdgeError to refuse. */
+  admitConnect?(client: Client): void;
+  /** Reports an authentication failure (for per-address cool-down). */
+  onAuthFailure?(client: Client): void;
+  /** Extra admission per publish (rate limits); throws an EdgeError to refuse. */
+  admitPublish?(client: Client, device: Device): void;
+  /** mTLS: the device a client certificate stands for, if any. */
+  deviceFromCertificate?(client: Client): Device | undefined;
+}
+
+/** Client-side failures: the message is kept as a dead letter and acknowledged; the connection stays. */
+const CLIENT_FAULTS = new Set([
+  'EDGE_ERR_INVALID_BODY',
+  'EDGE_ERR_INVALID_RECORD',
+  'EDGE_ERR_PARSER',
+  'EDGE_ERR_PARSER_TIMEOUT',
+  'EDGE_ERR_PARSER_MEMORY',
+  'EDGE_ERR_PARSER_LOAD',
+]);
+/** Transient: withhold the PUBACK while the store has no room, then retry. */
+const BACK_PRESSURE = new Set(['EDGE_ERR_STORE_FULL']);
+
+export interface MqttIngest {
+  broker: Aedes;
+  deviceOf(client: Client): Device | undefined;
+  close(): Promise<void>;
+}
+
+export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest> {
+  const { directory, pipeline, store, log, config } = deps;
+  const devices = new WeakMap<Client, Device>();
+  const spaceWaiters = new Set<() => void>();
+  store.onSpace(() => {
+    for (const w of [...spaceWaiters]) w();
+  });
+
+  function waitForSpace(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        spaceWaiters.delete(onSpace);
+        resolve(ok);
+      };
+      const onSpace = () => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      spaceWaiters.add(onSpace);
+    });
+  }
+
+  function refuse(code: 4 | 5, message: string): AuthenticateError {
+    const err = new Error(message) as AuthenticateError;
+    err.returnCode = code;
+    return err;
+  }
+
+  const broker = await Aedes.createBroker({
+    connectTimeout: config.connectTimeoutMs,
+    heartbeatInterval: 60_000,
+    maxClientsIdLength: 256,
+    preConnect(client, _packet, cb) {
+      try {
+        deps.admitConnect?.(client);
+        if (deps.isShuttingDown()) return cb(new Error('shutting down'), false);
+        // aedes counts clients already connected; this one is not among them yet.
+        if (broker.connectedClients >= config.maxConnections) {
+          log.warn({ max: config.maxConnections }, 'MQTT connection cap reached; refusing');
+          return cb(new Error('connection cap reached'), false);
+        }
+        cb(null, true);
+      } catch (err) {
+        cb(err as Error, false);
+      }
+    },
+    authenticate(client, _username, password, cb) {
+      try {
+        const fromCert = deps.deviceFromCertificate?.(client);
+        const device = fromCert ?? directory.resolve(password ? password.toString('utf8') : undefined);
+        devices.set(client, device);
+        cb(null, true);
+      } catch (raw) {
+        const err = toEdgeError(raw);
+        deps.onAuthFailure?.(client);
+        events.mqttClient.publish({ kind: 'refused', reason: err.code });
+        log.info({ clientId: client.id, code: err.code }, 'MQTT CONNECT refused');
+        // 4: bad user name or password (missing token); 5: not authorized (refused token).
+        cb(refuse(err.code === 'EDGE_ERR_MISSING_TOKEN' ? 4 : 5, err.message), false);
+      }
+    },
+    authorizePublish(client, packet, cb) {
+      if (!client) return cb(null); // a stored will published without its client
+      const device = devices.get(client);
+      if (!device) return cb(new Error('not authenticated'));
+      if (!topicAllowed(device, packet.topic)) {
+        const err = new TopicNotAllowedError(`topic "${packet.topic}" is not allowed for this device`);
+        events.ingestRejected.publish({ protocol: 'mqtt', deviceId: device.id, code: err.code, points: 0 });
+        log.warn({ device: device.id, topic: packet.topic }, 'MQTT publish on a topic not allowed; disconnecting');
+        return cb(err);
+      }
+      ingestPublish(client, device, packet).then(
+        () => cb(null),
+        (err: Error) => cb(err),
+      );
+    },
+    authorizeSubscribe(client, sub: Subscription, cb) {
+      const device = devices.get(client);
+      if (!device || !topicAllowed(device, sub.topic)) {
+        log.info({ device: device?.id, topic: sub.topic }, 'MQTT subscription refused');
+        return cb(null, null); // SUBACK 0x80 for this filter; the connection stays
+      }
+      cb(null, sub);
+    },
+  });
+
+  async function ingestPublish(client: Client, device: Device, packet: PublishPacket): Promise<void> {
+    const arrivedAt = Date.now();
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const deadline = arrivedAt + config.fullWaitMs;
+    for (;;) {
+      try {
+        if (deps.isShuttingDown()) throw new Error('shutting down');
+        deps.admitPublish?.(client, device);
+        await pipeline.ingest(device, 'mqtt', toInput(packet.topic, payload), arrivedAt);
+        return;
+      } catch (raw) {
+        const err = toEdgeError(raw);
+        if (CLIENT_FAULTS.has(err.code)) {
+          // [SPEC] never silently dropped: counted (pipeline event), logged, kept as a dead letter.
+          store.addDeadLetter({
+            token: device.token,
+            deviceId: device.id,
+            reason: err.code,
+            message: err.message,
+            topic: packet.topic,
+            records: [{ variable: 'payload', value: payloadValue(payload), metadata: { topic: packet.topic } }],
+          });
+          events.deadLetter.publish({ deviceId: device.id, reason: err.code, points: 1 });
+          log.warn(
+            { device: device.id, topic: packet.topic, code: err.code, reason: err.message },
+            'MQTT publish rejected; kept as a dead letter',
+          );
+          return;
+        }
+        if (BACK_PRESSURE.has(err.code)) {
+          if (packet.qos === 0) {
+            // QoS 0 has no acknowledgement to withhold: refused and counted (ingestRejected).
+            log.debug({ device: device.id }, 'QoS 0 publish refused: store full');
+            return;
+          }
+          const left = deadline - Date.now();
+          if (left > 0 && (await waitForSpace(left))) continue;
+          log.warn(
+            { device: device.id, clientId: client.id, waitedMs: config.fullWaitMs },
+            'store full: PUBACK withheld too long; disconnecting the client (it will resend)',
+          );
+          throw err;
+        }
+        if (!(err instanceof EdgeError) || err.code === 'EDGE_ERR_INTERNAL') {
+          log.error({ err: raw, device: device.id }, 'MQTT publish failed; disconnecting without PUBACK');
+        }
+        throw err;
+      }
+    }
+  }
+
+  broker.on('client', (client) => {
+    events.mqttClient.publish({ kind: 'connect', deviceId: devices.get(client)?.id ?? '' });
+  });
+  broker.on('clientDisconnect', (client) => {
+    events.mqttClient.publish({ kind: 'disconnect', deviceId: devices.get(client)?.id ?? '' });
+  });
+  broker.on('clientError', (client, err) => {
+    log.debug({ clientId: client.id, err: err.message }, 'MQTT client error');
+  });
+  broker.on('connectionError', (_client, err) => {
+    log.debug({ err: err.message }, 'MQTT connection error');
+  });
+
+  return {
+    broker,
+    deviceOf: (c) => devices.get(c),
+    close: () => new Promise<void>((resolve) => broker.close(() => resolve())),
+  };
+}
+
+function toInput(topic: string, payload: Buffer): IngestInput {
+  if (topic !== DATA_TOPIC) return { kind: 'raw', payload, topic };
+  try {
+    return { kind: 'json', body: JSON.parse(payload.toString('utf8')), raw: payload };
+  } catch (err) {
+    throw new InvalidBodyError(`${DATA_TOPIC} payload is not valid JSON: ${(err as Error).message}`);
+  }
+}

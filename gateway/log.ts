@@ -1,0 +1,34 @@
+/**
+ * pino JSON logs on stdout. Tokens never reach a log line: they are redacted by key wherever they appear
+ * in a logged object, and the code logs device ids, never tokens.
+ */
+import { type DestinationStream, type Logger as PinoLogger, pino, destination as pinoDestination } from 'pino';
+
+export type Logger = PinoLogger;
+
+export const REDACT_PATHS = [
+  'token',
+  '*.token',
+  '*.*.token',
+  'password',
+  '*.password',
+  'headers.authorization',
+  'headers["device-token"]',
+  'headers.token',
+  'key',
+  '*.key',
+  'encryptionKey',
+];
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'tago-edge' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pinoDestination({ dest: 1, sync: false }),
+  );
+}

@@ -1,0 +1,188 @@
+/**
+ * In-memory store: NOT durable. For tests and benchmarks (`store.engine: memory`) as the baseline the
+ * durable store is measured against. Keeps the Store invariants except surviving a restart.
+ */
+import { StoreFullError } from '../errors.js';
+import type { DataRecord } from '../model.js';
+import type { DeadLetter, DeadLetterInput, PendingBatch, Store, StoreStats } from './store.js';
+
+interface Row {
+  id: number;
+  token: string;
+  json: string;
+  bytes: number;
+  at: number;
+}
+
+export class MemoryStore implements Store {
+  private nextId = 1;
+  private readonly queues = new Map<string, Row[]>();
+  private readonly byId = new Map<number, Row>();
+  private readonly dead: Array<DeadLetter & { token: string }> = [];
+  private readonly refused = new Set<string>();
+  private bytes = 0;
+  private readonly appendListeners: Array<() => void> = [];
+  private readonly spaceListeners: Array<() => void> = [];
+
+  constructor(
+    private readonly opts: { maxBytes: number; retryAfterSeconds?: number; deviceIdOf?: (t: string) => string },
+  ) {}
+
+  async append(token: string, records: DataRecord[]): Promise<void> {
+    const rows = records.map((r) => JSON.stringify(r));
+    const size = rows.reduce((n, j) => n + Buffer.byteLength(j) + 1, 0);
+    if (!this.hasRoom(size)) {
+      const err = new StoreFullError(`store full (${this.bytes} of ${this.opts.maxBytes} bytes)`);
+      err.retryAfterSeconds = this.opts.retryAfterSeconds ?? 5;
+      throw err;
+    }
+    let q = this.queues.get(token);
+    if (!q) {
+      q = [];
+      this.queues.set(token, q);
+    }
+    const now = Date.now();
+    for (const json of rows) {
+      const row = { id: this.nextId++, token, json, bytes: Buffer.byteLength(json) + 1, at: now };
+      q.push(row);
+      this.byId.set(row.id, row);
+    }
+    this.bytes += size;
+    for (const l of this.appendListeners) l();
+  }
+
+  hasRoom(bytes: number): boolean {
+    return this.bytes + bytes <= this.opts.maxBytes;
+  }
+
+  pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[] {
+    const out: Array<{ token: string; at: number }> = [];
+    for (const [token, q] of this.queues) {
+      if (q.length === 0 || exclude?.has(token)) continue;
+      out.push({ token, at: (q[0] as Row).at });
+    }
+    out.sort((a, b) => a.at - b.at);
+    return out.slice(0, limit).map((o) => o.token);
+  }
+
+  peek(token: string, maxBytes: number): PendingBatch | null {
+    const q = this.queues.get(token);
+    if (!q || q.length === 0) return null;
+    const ids: number[] = [];
+    const parts: string[] = [];
+    let bytes = 2;
+    for (const row of q) {
+      if (ids.length > 0 && bytes + row.bytes > maxBytes) break;
+      ids.push(row.id);
+      parts.push(row.json);
+      bytes += row.bytes;
+    }
+    const body = `[${parts.join(',')}]`;
+    return { token, ids, records: parts.map((p) => JSON.parse(p) as DataRecord), bytes: Buffer.byteLength(body), body };
+  }
+
+  private remove(ids: number[]): Row[] {
+    const removed: Row[] = [];
+    const set = new Set(ids);
+    for (const id of ids) {
+      const row = this.byId.get(id);
+      if (!row) continue;
+      this.byId.delete(id);
+      removed.push(row);
+    }
+    const tokens = new Set(removed.map((r) => r.token));
+    for (const t of tokens) {
+      const q = this.queues.get(t);
+      if (!q) continue;
+      const kept = q.filter((r) => !set.has(r.id));
+      if (kept.length === 0) this.queues.delete(t);
+      else this.queues.set(t, kept);
+    }
+    for (const r of removed) this.bytes -= r.bytes;
+    if (removed.length > 0) for (const l of this.spaceListeners) l();
+    return removed;
+  }
+
+  ack(ids: number[]): void {
+    this.remove(ids);
+  }
+
+  deadLetter(ids: number[], reason: string, message: string): void {
+    const rows = this.remove(ids);
+    if (rows.length === 0) return;
+    const token = (rows[0] as Row).token;
+    this.dead.push({
+      id: this.dead.length + 1,
+      token,
+      deviceId: this.opts.deviceIdOf?.(token) ?? '',
+      reason,
+      message,
+      records: rows.map((r) => JSON.parse(r.json)),
+      createdAt: new Date().toISOString(),
+    });
+  }
+
+  addDeadLetter(input: DeadLetterInput): void {
+    const { token, deviceId, reason, message, records, topic } = input;
+    this.dead.push({
+      id: this.dead.length + 1,
+      token,
+      deviceId,
+      reason,
+      message,
+      records,
+      ...(topic !== undefined ? { topic } : {}),
+      createdAt: new Date().toISOString(),
+    });
+  }
+
+  listDeadLetters(limit = 100): DeadLetter[] {
+    return this.dead.slice(0, limit).map(({ token: _t, ...d }) => d);
+  }
+
+  replayDeadLetters(ids?: number[]): number {
+    let n = 0;
+    for (let i = this.dead.length - 1; i >= 0; i--) {
+      const d = this.dead[i] as DeadLetter & { token: string };
+      if (ids && !ids.includes(d.id)) continue;
+      this.dead.splice(i, 1);
+      void this.append(d.token, d.records as DataRecord[]);
+      n += d.records.length;
+    }
+    return n;
+  }
+
+  refuseToken(token: string): void {
+    this.refused.add(token);
+  }
+
+  refusedTokens(): string[] {
+    return [...this.refused];
+  }
+
+  stats(): StoreStats {
+    let depth = 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const q of this.queues.values()) {
+      depth += q.length;
+      if (q[0] && q[0].at < oldest) oldest = q[0].at;
+    }
+    return {
+      depthPoints: depth,
+      depthBytes: this.bytes,
+      oldestAgeMs: depth === 0 ? 0 : Date.now() - oldest,
+      deadLetters: this.dead.length,
+      maxBytes: this.opts.maxBytes,
+    };
+  }
+
+  onAppend(listener: () => void): void {
+    this.appendListeners.push(listener);
+  }
+
+  onSpace(listener: () => void): void {
+    this.spaceListeners.push(listener);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,63 @@
+/**
+ * Builds the store the config asks for: `memory` (not durable, tests and baselines) or `sqlite`
+ * (`<store.dir>/tago-edge.db`, the directory created if missing, encrypted when a key is configured).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { StoreOpenError } from '../errors.js';
+import { Cipher, loadKey } from './encryption.js';
+import { MemoryStore } from './memory-store.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { Store } from './store.js';
+
+export const STORE_FILE = 'tago-edge.db';
+
+export interface OpenStoreOptions {
+  deviceIdOf(token: string): string;
+  log?: Logger;
+  /** Where TAGO_EDGE_STORE_KEY is read from; defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Lock wait for a second connection (the queue CLI); defaults to 5 s. */
+  busyTimeoutMs?: number;
+}
+
+export function storePath(config: Config['store']): string {
+  return join(config.dir, STORE_FILE);
+}
+
+export function openStore(config: Config['store'], opts: OpenStoreOptions): Store {
+  if (config.engine === 'memory') {
+    return new MemoryStore({
+      maxBytes: config.maxBytes,
+      retryAfterSeconds: config.retryAfterSeconds,
+      deviceIdOf: opts.deviceIdOf,
+    });
+  }
+  return openSqliteStore(config, opts);
+}
+
+/** The SQLite store whatever `store.engine` says (the queue CLI inspects the file directly). */
+export function openSqliteStore(config: Config['store'], opts: OpenStoreOptions): SqliteStore {
+  try {
+    mkdirSync(config.dir, { recursive: true });
+  } catch (err) {
+    throw new StoreOpenError(`store.dir: cannot create ${config.dir} (${(err as NodeJS.ErrnoException).code})`, {
+      cause: err,
+    });
+  }
+  const key = loadKey(config.encryptionKeyFile, opts.env ?? process.env);
+  return new SqliteStore({
+    path: storePath(config),
+    sync: config.sync,
+    groupCommitMs: config.groupCommitMs,
+    maxBytes: config.maxBytes,
+    whenFull: config.whenFull,
+    retryAfterSeconds: config.retryAfterSeconds,
+    cipher: key ? new Cipher(key) : undefined,
+    deviceIdOf: opts.deviceIdOf,
+    log: opts.log,
+    ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+  });
+}

@@ -1,0 +1,112 @@
+/**
+ * Opens the store's SQLite file: pragmas, tables, and the meta checks that refuse a file this process
+ * cannot read correctly (newer schema, missing or wrong encryption key).
+ *
+ * Tables (schema version 1):
+ * - `points`: one row per pending point. `token` is the device token, or its HMAC when encrypted;
+ *   `payload` is the record's JSON text, or `iv|tag|ciphertext` when encrypted; `bytes` is the JSON
+ *   length + 1 (its share of a JSON array, comma included) and is what `store.maxBytes` counts.
+ * - `tokens`: token key → token (sealed when encrypted), so pending tokens can be listed at open.
+ * - `dead_letters`: `body` is `{"token","message","records","topic"?}` as JSON (sealed when encrypted);
+ *   `raw` keeps the bytes of a tampered point for forensics.
+ * - `refused_tokens`: token key → token (sealed when encrypted).
+ * - `meta`: schema_version, encrypted (0/1), key_check.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { StoreOpenError } from '../errors.js';
+import { type Cipher, KEY_ENV } from './encryption.js';
+
+export const SCHEMA_VERSION = 1;
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (tkey TEXT PRIMARY KEY, token BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS points (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  token TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS points_token_id ON points (token, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  points INTEGER NOT NULL,
+  body BLOB NOT NULL,
+  raw BLOB,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refused_tokens (tkey TEXT PRIMARY KEY, token BLOB NOT NULL) WITHOUT ROWID;
+`;
+
+export interface OpenDatabaseOptions {
+  path: string;
+  sync: 'full' | 'normal';
+  cipher: Cipher | undefined;
+  /** How long a write waits for another connection's lock (the queue CLI beside a running gateway). */
+  busyTimeoutMs?: number;
+}
+
+export function openDatabase(opts: OpenDatabaseOptions): Database.Database {
+  let db: Database.Database;
+  try {
+    db = new Database(opts.path);
+  } catch (err) {
+    throw new StoreOpenError(`store: cannot open ${opts.path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5_000}`);
+    // WAL: readers (the queue CLI) never block the writer, and a commit is one append + one fsync.
+    db.pragma('journal_mode = WAL');
+    // FULL: the WAL is synced at every commit, so a committed point survives power loss.
+    // NORMAL: synced only at checkpoints; survives a process crash, may lose the last commits on power loss.
+    db.pragma(`synchronous = ${opts.sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.exec(DDL);
+    checkMeta(db, opts);
+    return db;
+  } catch (err) {
+    db.close();
+    if (err instanceof StoreOpenError) throw err;
+    throw new StoreOpenError(`store: cannot open ${opts.path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function checkMeta(db: Database.Database, opts: OpenDatabaseOptions): void {
+  const rows = db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>;
+  const meta = new Map(rows.map((r) => [r.key, r.value]));
+  const { cipher, path } = opts;
+  if (!meta.has('schema_version')) {
+    const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+    db.transaction(() => {
+      put.run('schema_version', String(SCHEMA_VERSION));
+      put.run('encrypted', cipher ? '1' : '0');
+      if (cipher) put.run('key_check', cipher.checkValue);
+    })();
+    return;
+  }
+  const version = Number(meta.get('schema_version'));
+  if (version > SCHEMA_VERSION) {
+    throw new StoreOpenError(
+      `store: ${path} has schema version ${version}, newer than this tago-edge understands (${SCHEMA_VERSION})`,
+    );
+  }
+  const encrypted = meta.get('encrypted') === '1';
+  if (encrypted && !cipher) {
+    throw new StoreOpenError(`store: ${path} is encrypted; give its key with store.encryptionKeyFile or ${KEY_ENV}`);
+  }
+  if (!encrypted && cipher) {
+    throw new StoreOpenError(
+      `store: ${path} was created without encryption and cannot be opened with a key; remove the key, or drain the store and move the file away to start an encrypted one`,
+    );
+  }
+  if (cipher) {
+    const stored = Buffer.from(meta.get('key_check') ?? '', 'utf8');
+    const expected = Buffer.from(cipher.checkValue, 'utf8');
+    if (stored.length !== expected.length || !timingSafeEqual(stored, expected)) {
+      throw new StoreOpenError('store: encryption key does not match the one this store was created with');
+    }
+  }
+}

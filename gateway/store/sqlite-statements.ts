@@ -1,0 +1,30 @@
+/** The SQLite store's prepared statements, prepared once at open (preparing per call costs more than running). */
+import type Database from 'better-sqlite3';
+
+export function prepareStatements(db: Database.Database) {
+  return {
+    insertPoint: db.prepare('INSERT INTO points (token, payload, bytes, created_at) VALUES (?, ?, ?, ?)'),
+    insertToken: db.prepare('INSERT OR IGNORE INTO tokens (tkey, token) VALUES (?, ?)'),
+    deletePoint: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, payload, bytes'),
+    peekRows: db.prepare('SELECT id, payload, bytes FROM points WHERE token = ? ORDER BY id'),
+    oldestIds: db.prepare('SELECT id FROM points ORDER BY id LIMIT ?').pluck(),
+    firstOfToken: db.prepare('SELECT id FROM points WHERE token = ? ORDER BY id LIMIT 1').pluck(),
+    firstOverall: db.prepare('SELECT id, created_at FROM points ORDER BY id LIMIT 1'),
+    totals: db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM points'),
+    heads: db.prepare('SELECT token AS tkey, MIN(id) AS oldestId, COUNT(*) AS n FROM points GROUP BY token'),
+    allTokens: db.prepare('SELECT tkey, token FROM tokens'),
+    insertDead: db.prepare(
+      'INSERT INTO dead_letters (device_id, reason, points, body, raw, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    listDead: db.prepare('SELECT id, device_id, reason, body, created_at FROM dead_letters ORDER BY id LIMIT ?'),
+    deadById: db.prepare('SELECT id, reason, body FROM dead_letters WHERE id = ?'),
+    allDead: db.prepare('SELECT id, reason, body FROM dead_letters ORDER BY id'),
+    deleteDead: db.prepare('DELETE FROM dead_letters WHERE id = ?'),
+    deadCount: db.prepare('SELECT COUNT(*) FROM dead_letters').pluck(),
+    insertRefused: db.prepare('INSERT OR IGNORE INTO refused_tokens (tkey, token) VALUES (?, ?)'),
+    allRefused: db.prepare('SELECT tkey, token FROM refused_tokens'),
+    dataVersion: db.prepare('PRAGMA data_version').pluck(),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;

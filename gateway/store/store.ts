@@ -1,0 +1,84 @@
+/**
+ * The store seam between ingest and forwarding.
+ *
+ * Invariants every implementation keeps:
+ * - `append` resolves only once the records are durable (for the SQLite store: committed and synced per
+ *   `store.sync`); ingest acknowledges (HTTP 200, MQTT PUBACK) only after it resolves. It rejects with
+ *   StoreFullError when `store.maxBytes` would be exceeded and `whenFull` is `block`.
+ * - Per device, points come out of `peek` in the order they were appended.
+ * - A point leaves the store only through `ack` (TagoIO answered 2xx), `deadLetter`, or a counted
+ *   `drop_oldest` eviction.
+ */
+import type { DataRecord } from '../model.js';
+
+export interface PendingBatch {
+  token: string;
+  /** Store ids of the points, in order; pass them back to ack/deadLetter/release. */
+  ids: number[];
+  /** The records, in order. */
+  records: DataRecord[];
+  /** Bytes of the JSON array that `records` serialises to. */
+  bytes: number;
+  /** The JSON array text, ready to send (built from the stored rows without re-serialising). */
+  body: string;
+}
+
+export interface StoreStats {
+  depthPoints: number;
+  depthBytes: number;
+  /** Milliseconds since the oldest pending point was appended; 0 when empty. */
+  oldestAgeMs: number;
+  deadLetters: number;
+  maxBytes: number;
+}
+
+export interface DeadLetter {
+  id: number;
+  /** The device id (never the token). */
+  deviceId: string;
+  reason: string;
+  message: string;
+  /** The records, or, for a publish that failed parsing, the raw payload record. */
+  records: unknown[];
+  topic?: string;
+  createdAt: string;
+}
+
+export interface DeadLetterInput {
+  token: string;
+  deviceId: string;
+  /** A stable code, e.g. EDGE_ERR_PARSER or upstream_400. */
+  reason: string;
+  message: string;
+  records: unknown[];
+  topic?: string;
+}
+
+export interface Store {
+  /** Durably appends a device's records. Resolves after the commit; rejects StoreFullError / StoreWriteError. */
+  append(token: string, records: DataRecord[]): Promise<void>;
+  /** Tokens that have pending points, oldest first; excludes the given tokens. */
+  pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[];
+  /** The oldest pending points of one device, up to `maxBytes` of JSON (at least one point). */
+  peek(token: string, maxBytes: number): PendingBatch | null;
+  /** TagoIO accepted these points: remove them. */
+  ack(ids: number[]): void;
+  /** Moves points to the dead letters with a reason (upstream 400/401/403, tampered rows). */
+  deadLetter(ids: number[], reason: string, message: string): void;
+  /** Keeps a message that never became points (parse or validation failure on MQTT). */
+  addDeadLetter(input: DeadLetterInput): void;
+  listDeadLetters(limit?: number): DeadLetter[];
+  /** Moves dead letters back into the queue (all, or those with the given ids); returns how many points. */
+  replayDeadLetters(ids?: number[]): number;
+  /** Remembers a token TagoIO refused, across restarts. */
+  refuseToken(token: string): void;
+  refusedTokens(): string[];
+  stats(): StoreStats;
+  /** Called after every commit that added points (the forwarder wakes on it). */
+  onAppend(listener: () => void): void;
+  /** Called when space frees (after ack, dead letter or drop): blocked writers retry. */
+  onSpace(listener: () => void): void;
+  /** True while the store can take `bytes` more. */
+  hasRoom(bytes: number): boolean;
+  close(): Promise<void>;
+}

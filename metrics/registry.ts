@@ -1,0 +1,190 @@
+/**
+ * The one metrics registry. It listens to the data path's diagnostics channels (gateway/events.ts) and
+ * reads gauges from the running gateway when scraped; core code never imports prom-client. Every series
+ * is prefixed `tago_edge_` and documented in docs/metrics.md (a test keeps the two in step). No token
+ * ever becomes a label: labels are protocol, code, status class, reason.
+ */
+import client from 'prom-client';
+import { events } from '../gateway/events.js';
+
+export interface GaugeSources {
+  store(): { depthPoints: number; depthBytes: number; oldestAgeMs: number; deadLetters: number; maxBytes: number };
+  mqttClients(): number;
+  upstreamUp(): number;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
+
+export interface GatewayMetrics {
+  registry: client.Registry;
+  render(): Promise<{ contentType: string; body: string }>;
+  close(): void;
+}
+
+export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'tago_edge_process_' });
+  const unsub: Array<() => void> = [];
+
+  const pointsReceived = new client.Counter({
+    name: 'tago_edge_points_received_total',
+    help: 'Points durably stored and acknowledged, by protocol',
+    labelNames: ['protocol'],
+    registers: [registry],
+  });
+  const messagesRejected = new client.Counter({
+    name: 'tago_edge_messages_rejected_total',
+    help: 'Ingest messages refused, by protocol and error code',
+    labelNames: ['protocol', 'code'],
+    registers: [registry],
+  });
+  const ackLatency = new client.Histogram({
+    name: 'tago_edge_ingest_ack_seconds',
+    help: 'Time from a request/publish arriving to its acknowledgement (after the durable commit)',
+    labelNames: ['protocol'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const pointsForwarded = new client.Counter({
+    name: 'tago_edge_points_forwarded_total',
+    help: 'Points TagoIO accepted (2xx)',
+    registers: [registry],
+  });
+  const forwardRequests = new client.Counter({
+    name: 'tago_edge_forward_requests_total',
+    help: 'Forward requests to TagoIO, by status class (2xx, 4xx, 429, 5xx, error)',
+    labelNames: ['status_class'],
+    registers: [registry],
+  });
+  const forwardLatency = new client.Histogram({
+    name: 'tago_edge_forward_seconds',
+    help: 'Duration of forward requests to TagoIO',
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const commits = new client.Counter({
+    name: 'tago_edge_store_commits_total',
+    help: 'Store commits (each may carry many appends: group commit)',
+    registers: [registry],
+  });
+  const commitLatency = new client.Histogram({
+    name: 'tago_edge_store_commit_seconds',
+    help: 'Duration of store commits, sync included',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const drops = new client.Counter({
+    name: 'tago_edge_points_dropped_total',
+    help: 'Points dropped by a policy that allows it (store.whenFull: drop_oldest), by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const deadLetters = new client.Counter({
+    name: 'tago_edge_dead_letters_total',
+    help: 'Messages or points moved to the dead letters, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const parserRuns = new client.Counter({
+    name: 'tago_edge_parser_runs_total',
+    help: 'Payload parser calls, by outcome (ok or error code)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const parserLatency = new client.Histogram({
+    name: 'tago_edge_parser_seconds',
+    help: 'Duration of payload parser calls (one call may carry several messages)',
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2],
+    registers: [registry],
+  });
+  const parserConsole = new client.Counter({
+    name: 'tago_edge_parser_console_lines_total',
+    help: 'Lines parsers wrote with console.log/debug/error, by level',
+    labelNames: ['level'],
+    registers: [registry],
+  });
+  const mqttConnects = new client.Counter({
+    name: 'tago_edge_mqtt_connections_total',
+    help: 'MQTT connection events: connect, disconnect, refused',
+    labelNames: ['event'],
+    registers: [registry],
+  });
+
+  new client.Gauge({
+    name: 'tago_edge_mqtt_clients',
+    help: 'MQTT clients connected now',
+    registers: [registry],
+    collect() {
+      this.set(sources.mqttClients());
+    },
+  });
+  const storeGauge = (name: string, help: string, pick: (s: ReturnType<GaugeSources['store']>) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(pick(sources.store()));
+      },
+    });
+  storeGauge('tago_edge_store_depth_points', 'Points stored and not yet delivered', (s) => s.depthPoints);
+  storeGauge('tago_edge_store_depth_bytes', 'Bytes of points stored and not yet delivered', (s) => s.depthBytes);
+  storeGauge('tago_edge_store_capacity_bytes', 'store.maxBytes', (s) => s.maxBytes);
+  storeGauge(
+    'tago_edge_store_oldest_point_age_seconds',
+    'Age of the oldest undelivered point',
+    (s) => s.oldestAgeMs / 1000,
+  );
+  storeGauge('tago_edge_dead_letters', 'Dead letters held in the store now', (s) => s.deadLetters);
+  new client.Gauge({
+    name: 'tago_edge_upstream_up',
+    help: '1 when the last forward attempt to TagoIO succeeded, 0 when it is failing',
+    registers: [registry],
+    collect() {
+      this.set(sources.upstreamUp());
+    },
+  });
+
+  const byProtocol = {
+    http: { received: pointsReceived.labels('http'), ack: ackLatency.labels('http') },
+    mqtt: { received: pointsReceived.labels('mqtt'), ack: ackLatency.labels('mqtt') },
+  };
+  unsub.push(
+    events.ingestAccepted.subscribe((e) => {
+      const m = byProtocol[e.protocol];
+      m.received.inc(e.points);
+      m.ack.observe(e.ackMs / 1000);
+    }),
+    events.ingestRejected.subscribe((e) => messagesRejected.inc({ protocol: e.protocol, code: e.code })),
+    events.forwardResponse.subscribe((e) => {
+      const cls =
+        e.status === 0 ? 'error' : e.status === 429 ? '429' : e.status >= 500 ? '5xx' : e.status >= 400 ? '4xx' : '2xx';
+      forwardRequests.inc({ status_class: cls });
+      forwardLatency.observe(e.durationMs / 1000);
+      if (cls === '2xx') pointsForwarded.inc(e.points);
+    }),
+    events.storeCommit.subscribe((e) => {
+      commits.inc();
+      commitLatency.observe(e.durationMs / 1000);
+    }),
+    events.storeDrop.subscribe((e) => drops.inc({ reason: e.reason }, e.points)),
+    events.deadLetter.subscribe((e) => deadLetters.inc({ reason: e.reason }, e.points)),
+    events.parserRun.subscribe((e) => {
+      parserRuns.inc({ outcome: e.outcome }, e.messages);
+      parserLatency.observe(e.durationMs / 1000);
+    }),
+    events.parserConsole.subscribe((e) => parserConsole.inc({ level: e.level })),
+    events.mqttClient.subscribe((e) => mqttConnects.inc({ event: e.kind })),
+  );
+
+  return {
+    registry,
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+    close() {
+      for (const u of unsub) u();
+      registry.clear();
+    },
+  };
+}

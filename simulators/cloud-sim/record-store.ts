@@ -1,0 +1,37 @@
+import type { StoredRecord } from './records.js';
+
+/**
+ * What GET /data can read back: the most recent `keep` records per token, in arrival order. Older records
+ * are forgotten so a million-point load test stays in bounded memory; the exact counters live in
+ * `stats.ts` and `sequences.ts`, not here.
+ */
+export class RecordStore {
+  readonly #keep: number;
+  readonly #byToken = new Map<string, StoredRecord[]>();
+
+  constructor(keep: number) {
+    this.#keep = keep;
+  }
+
+  add(token: string, records: StoredRecord[]): void {
+    if (this.#keep <= 0) return;
+    let list = this.#byToken.get(token);
+    if (!list) {
+      list = [];
+      this.#byToken.set(token, list);
+    }
+    for (const r of records) list.push(r);
+    // Trim in batches (at 2× the cap) so the cost of dropping old records is amortised.
+    if (list.length >= this.#keep * 2) this.#byToken.set(token, list.slice(list.length - this.#keep));
+  }
+
+  /** The kept records of a token, oldest first. Callers must not mutate the result. */
+  list(token: string): readonly StoredRecord[] {
+    const list = this.#byToken.get(token) ?? [];
+    return list.length > this.#keep ? list.slice(list.length - this.#keep) : list;
+  }
+
+  clear(): void {
+    this.#byToken.clear();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Loss and duplicate accounting for simulated devices. A simulated point carries `metadata.sim_device`
+ * (string) and `metadata.sim_seq` (integer); only stored points are counted (a dropped request is loss, by
+ * design). Invariant: `unique === seqs.size` and `received === unique + duplicates`.
+ */
+export interface SequenceStats {
+  received: number;
+  unique: number;
+  duplicates: number;
+  maxSeq: number;
+}
+
+interface DeviceSeqs {
+  seqs: Set<number>;
+  received: number;
+  duplicates: number;
+  maxSeq: number;
+}
+
+export class SequenceBook {
+  readonly #devices = new Map<string, DeviceSeqs>();
+
+  /** Counts the point if its metadata names a simulated device and sequence. */
+  note(metadata: Record<string, unknown> | undefined): void {
+    const device = metadata?.sim_device;
+    const seq = metadata?.sim_seq;
+    if (typeof device !== 'string' || typeof seq !== 'number' || !Number.isInteger(seq)) return;
+    let d = this.#devices.get(device);
+    if (!d) {
+      d = { seqs: new Set(), received: 0, duplicates: 0, maxSeq: seq };
+      this.#devices.set(device, d);
+    }
+    d.received++;
+    if (d.seqs.has(seq)) d.duplicates++;
+    else d.seqs.add(seq);
+    if (seq > d.maxSeq) d.maxSeq = seq;
+  }
+
+  stats(): Record<string, SequenceStats> {
+    const out: Record<string, SequenceStats> = {};
+    for (const [name, d] of this.#devices) {
+      out[name] = { received: d.received, unique: d.seqs.size, duplicates: d.duplicates, maxSeq: d.maxSeq };
+    }
+    return out;
+  }
+
+  /** Sorted unique sequences per simulated device, optionally for one device only. */
+  received(device?: string): Record<string, number[]> {
+    const out: Record<string, number[]> = {};
+    for (const [name, d] of this.#devices) {
+      if (device !== undefined && name !== device) continue;
+      out[name] = [...d.seqs].sort((a, b) => a - b);
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.#devices.clear();
+  }
+}

@@ -1,0 +1,208 @@
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { StoreFullError } from '../../gateway/errors.js';
+import { events } from '../../gateway/events.js';
+import { openAt, rec, tempDir } from './helpers.js';
+
+describe('SqliteStore', () => {
+  it('appends, peeks in order with a body built from the stored JSON, and acks', async () => {
+    const store = openAt(join(tempDir(), 's.db'));
+    await store.append('tok-a', [rec('t', 1, 1), rec('t', 2, 2)]);
+    await store.append('tok-a', [rec('t', 3, 3)]);
+    const b = store.peek('tok-a', 200_000);
+    expect(b).not.toBeNull();
+    expect(b?.records.map((r) => r.value)).toEqual([1, 2, 3]);
+    expect(JSON.parse(b?.body ?? '')).toEqual(b?.records);
+    expect(b?.bytes).toBe(Buffer.byteLength(b?.body ?? ''));
+    expect(b?.ids).toHaveLength(3);
+    store.ack(b?.ids ?? []);
+    expect(store.peek('tok-a', 200_000)).toBeNull();
+    expect(store.stats().depthPoints).toBe(0);
+    expect(store.stats().depthBytes).toBe(0);
+  });
+
+  it('peek stops at maxBytes but always returns at least one point', async () => {
+    const store = openAt(join(tempDir(), 's.db'));
+    await store.append('tok', [rec('v', 'x'.repeat(100), 1), rec('v', 'y'.repeat(100), 2), rec('v', 'z', 3)]);
+    const one = store.peek('tok', 10);
+    expect(one?.ids).toHaveLength(1);
+    const size = Buffer.byteLength(JSON.stringify(rec('v', 'x'.repeat(100), 1)));
+    const two = store.peek('tok', 2 + (size + 1) * 2);
+    expect(two?.ids).toHaveLength(2);
+    expect(two?.bytes).toBeLessThanOrEqual(2 + (size + 1) * 2);
+  });
+
+  it('keeps per-device queues and lists pending tokens oldest first, with exclusions', async () => {
+    const store = openAt(join(tempDir(), 's.db'));
+    await store.append('b', [rec('v', 1)]);
+    await store.append('a', [rec('v', 2)]);
+    await store.append('c', [rec('v', 3)]);
+    expect(store.pendingTokens(10)).toEqual(['b', 'a', 'c']);
+    expect(store.pendingTokens(2)).toEqual(['b', 'a']);
+    expect(store.pendingTokens(10, new Set(['a']))).toEqual(['b', 'c']);
+    store.ack(store.peek('b', 1000)?.ids ?? []);
+    await store.append('b', [rec('v', 4)]);
+    expect(store.pendingTokens(10)).toEqual(['a', 'c', 'b']);
+    expect(store.peek('zzz', 1000)).toBeNull();
+  });
+
+  it('stats: depth, bytes, oldest age and dead letters', async () => {
+    const store = openAt(join(tempDir(), 's.db'), { maxBytes: 12345 });
+    expect(store.stats()).toEqual({ depthPoints: 0, depthBytes: 0, oldestAgeMs: 0, deadLetters: 0, maxBytes: 12345 });
+    const r = [rec('v', 1), rec('w', 2)];
+    await store.append('t', r);
+    const s = store.stats();
+    expect(s.depthPoints).toBe(2);
+    expect(s.depthBytes).toBe(r.reduce((n, x) => n + Buffer.byteLength(JSON.stringify(x)) + 1, 0));
+    expect(s.oldestAgeMs).toBeGreaterThanOrEqual(0);
+    expect(store.hasRoom(12345 - s.depthBytes)).toBe(true);
+    expect(store.hasRoom(12345 - s.depthBytes + 1)).toBe(false);
+  });
+
+  it('deadLetter moves points with reason and message; listDeadLetters and replay bring them back in order', async () => {
+    const store = openAt(join(tempDir(), 's.db'));
+    const seen: unknown[] = [];
+    const unsub = events.deadLetter.subscribe((m) => seen.push(m));
+    await store.append('tok', [rec('v', 1), rec('v', 2), rec('v', 3)]);
+    const b = store.peek('tok', 100_000);
+    store.deadLetter(b?.ids.slice(0, 2) ?? [], 'upstream_400', 'Invalid variable');
+    unsub();
+    expect(seen).toEqual([{ deviceId: 'dev-tok', reason: 'upstream_400', points: 2 }]);
+    expect(store.stats().depthPoints).toBe(1);
+    expect(store.stats().deadLetters).toBe(1);
+    const [d] = store.listDeadLetters();
+    expect(d).toMatchObject({ deviceId: 'dev-tok', reason: 'upstream_400', message: 'Invalid variable' });
+    expect(d?.records.map((r) => (r as { value: number }).value)).toEqual([1, 2]);
+    expect(JSON.stringify(d)).not.toContain('"tok"');
+    expect(store.replayDeadLetters()).toBe(2);
+    expect(store.stats().deadLetters).toBe(0);
+    expect(store.peek('tok', 100_000)?.records.map((r) => r.value)).toEqual([3, 1, 2]);
+  });
+
+  it('addDeadLetter keeps messages that never became points; replay by id', async () => {
+    const store = openAt(join(tempDir(), 's.db'));
+    store.addDeadLetter({
+      token: 'tok',
+      deviceId: 'dev-tok',
+      reason: 'EDGE_ERR_PARSER',
+      message: 'boom',
+      records: [{ variable: 'payload', value: 'abcd', time: '2024-01-01T00:00:00.000Z' }],
+      topic: 'x/y',
+    });
+    store.addDeadLetter({ token: 'tok2', deviceId: 'd2', reason: 'r', message: 'm', records: [rec('a', 1)] });
+    const list = store.listDeadLetters();
+    expect(list).toHaveLength(2);
+    expect(list[0]).toMatchObject({ reason: 'EDGE_ERR_PARSER', topic: 'x/y', message: 'boom' });
+    expect(list[1]?.topic).toBeUndefined();
+    expect(store.listDeadLetters(1)).toHaveLength(1);
+    expect(store.replayDeadLetters([list[1]?.id ?? 0, 999])).toBe(1);
+    expect(store.listDeadLetters().map((d) => d.id)).toEqual([list[0]?.id]);
+    expect(store.pendingTokens(10)).toEqual(['tok2']);
+  });
+
+  it('persists points, dead letters and refused tokens across reopen', async () => {
+    const path = join(tempDir(), 's.db');
+    const a = openAt(path);
+    await a.append('t1', [rec('v', 1)]);
+    await a.append('t2', [rec('v', 2), rec('v', 3)]);
+    a.deadLetter([a.peek('t1', 1000)?.ids[0] ?? 0], 'r', 'm');
+    a.refuseToken('bad');
+    a.refuseToken('bad');
+    const before = a.stats();
+    await a.close();
+    const b = openAt(path);
+    expect(b.stats()).toMatchObject({ depthPoints: 2, depthBytes: before.depthBytes, deadLetters: 1 });
+    expect(b.pendingTokens(10)).toEqual(['t2']);
+    expect(b.refusedTokens()).toEqual(['bad']);
+    expect(b.peek('t2', 1000)?.records.map((r) => r.value)).toEqual([2, 3]);
+  });
+
+  it('calls onAppend after commits and onSpace after ack / dead letter', async () => {
+    const store = openAt(join(tempDir(), 's.db'));
+    const onAppend = vi.fn();
+    const onSpace = vi.fn();
+    store.onAppend(onAppend);
+    store.onSpace(onSpace);
+    await store.append('t', [rec('v', 1), rec('v', 2)]);
+    expect(onAppend).toHaveBeenCalledTimes(1);
+    const ids = store.peek('t', 1000)?.ids ?? [];
+    store.ack([ids[0] ?? 0]);
+    store.deadLetter([ids[1] ?? 0], 'r', 'm');
+    expect(onSpace).toHaveBeenCalledTimes(2);
+    store.ack([ids[0] ?? 0]); // already gone: nothing freed, no call
+    expect(onSpace).toHaveBeenCalledTimes(2);
+  });
+
+  it('rejects with StoreFullError (retryAfterSeconds from config) when whenFull is block', async () => {
+    const store = openAt(join(tempDir(), 's.db'), { maxBytes: 200, retryAfterSeconds: 9 });
+    await store.append('t', [rec('v', 'x'.repeat(100))]);
+    const err = await store.append('t', [rec('v', 'y'.repeat(100))]).catch((e) => e);
+    expect(err).toBeInstanceOf(StoreFullError);
+    expect(err.code).toBe('EDGE_ERR_STORE_FULL');
+    expect(err.retryAfterSeconds).toBe(9);
+    expect(store.stats().depthPoints).toBe(1);
+    // queued-but-uncommitted bytes count too
+    store.ack(store.peek('t', 1000)?.ids ?? []);
+    const p1 = store.append('t', [rec('v', 'x'.repeat(100))]);
+    await expect(store.append('t', [rec('v', 'x'.repeat(100))])).rejects.toBeInstanceOf(StoreFullError);
+    await p1;
+  });
+
+  it('drop_oldest evicts the oldest points, counted on events.storeDrop', async () => {
+    const store = openAt(join(tempDir(), 's.db'), { maxBytes: 500, whenFull: 'drop_oldest' });
+    const drops: Array<{ reason: string; points: number }> = [];
+    const unsub = events.storeDrop.subscribe((m) => drops.push(m));
+    for (let i = 0; i < 20; i++) await store.append(i % 2 ? 'a' : 'b', [rec('v', i, i)]);
+    unsub();
+    const s = store.stats();
+    expect(s.depthBytes).toBeLessThanOrEqual(500);
+    const dropped = drops.reduce((n, d) => n + d.points, 0);
+    expect(drops.every((d) => d.reason === 'drop_oldest')).toBe(true);
+    expect(dropped + s.depthPoints).toBe(20);
+    const left = [
+      ...(store.peek('a', 100_000)?.records ?? []),
+      ...(store.peek('b', 100_000)?.records ?? []),
+    ].map((r) => r.value as number);
+    expect(Math.min(...left)).toBe(dropped); // exactly the oldest went
+    // an append bigger than the whole store is refused even with drop_oldest
+    await expect(store.append('a', [rec('v', 'x'.repeat(600))])).rejects.toBeInstanceOf(StoreFullError);
+  });
+
+  it('close flushes pending appends and refuses later ones', async () => {
+    const path = join(tempDir(), 's.db');
+    const a = openAt(path, { groupCommitMs: 10_000 });
+    const p = a.append('t', [rec('v', 1)]);
+    await a.close();
+    await p;
+    await expect(a.append('t', [rec('v', 2)])).rejects.toMatchObject({ code: 'EDGE_ERR_SHUTTING_DOWN' });
+    expect(openAt(path).stats().depthPoints).toBe(1);
+  });
+
+  it('rejects with StoreWriteError when the commit fails', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path);
+    // Simulate a disk failure: make every insert fail by dropping the table under the store.
+    (store as unknown as { db: import('better-sqlite3').Database }).db.exec(
+      'CREATE TRIGGER fail BEFORE INSERT ON points BEGIN SELECT RAISE(ABORT, "disk I/O error"); END',
+    );
+    const results = await Promise.allSettled([store.append('t', [rec('v', 1)]), store.append('u', [rec('v', 2)])]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'EDGE_ERR_STORE_WRITE' });
+    }
+    expect(store.stats().depthPoints).toBe(0);
+  });
+
+  it('picks up another connection’s replay (the queue CLI) in pendingTokens', async () => {
+    const path = join(tempDir(), 's.db');
+    const gw = openAt(path);
+    await gw.append('t', [rec('v', 1)]);
+    gw.deadLetter(gw.peek('t', 1000)?.ids ?? [], 'r', 'm');
+    expect(gw.pendingTokens(10)).toEqual([]);
+    const cli = openAt(path);
+    expect(cli.replayDeadLetters()).toBe(1);
+    await cli.close();
+    expect(gw.pendingTokens(10)).toEqual(['t']);
+    expect(gw.stats()).toMatchObject({ depthPoints: 1, deadLetters: 0 });
+  });
+});
