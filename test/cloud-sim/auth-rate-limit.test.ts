@@ -23,7 +23,10 @@ describe('cloud-sim tokens', () => {
     expect((await post(s.url, 'x', { variable: 'a' })).status).toBe(200);
     const set = await call(s.url, 'POST', '/_sim/faults', { body: { refuseTokens: ['x'], forbidTokens: ['y'] } });
     expect(set.body).toMatchObject({ refuseTokens: ['x'], forbidTokens: ['y'] });
-    expect((await post(s.url, 'x', { variable: 'a' })).body).toEqual({ status: false, message: 'Authorization Denied' });
+    expect((await post(s.url, 'x', { variable: 'a' })).body).toEqual({
+      status: false,
+      message: 'Authorization Denied',
+    });
     const forbidden = await post(s.url, 'y', { variable: 'a' });
     expect(forbidden.status).toBe(403);
     expect(forbidden.body.status).toBe(false);

@@ -72,7 +72,10 @@ describe('cloud-sim POST /data', () => {
     const s = await sim({ tokens: ['good'] });
     for (const header of ['Device-Token', 'Authorization', 'token', 'DEVICE-TOKEN']) {
       const { call } = await import('./sim-fixture.js');
-      const res = await call(s.url, 'POST', '/data', { body: { variable: 'a', value: 1 }, headers: { [header]: 'good' } });
+      const res = await call(s.url, 'POST', '/data', {
+        body: { variable: 'a', value: 1 },
+        headers: { [header]: 'good' },
+      });
       expect(res.status, header).toBe(200);
     }
     expect(s.stats().tokens.good).toEqual({ requests: 4, points: 4 });
@@ -94,7 +97,8 @@ describe('cloud-sim GET /data query forms', () => {
     await post(s.url, 't', records);
     return s;
   }
-  const vars = (body: { result: Array<{ variable: string }> }) => [...new Set(body.result.map((r) => r.variable))].sort();
+  const vars = (body: { result: Array<{ variable: string }> }) =>
+    [...new Set(body.result.map((r) => r.variable))].sort();
 
   it.each([
     ['/data?variable=a', ['a']],
@@ -112,7 +116,11 @@ describe('cloud-sim GET /data query forms', () => {
 
   it('qty defaults to 15, skip and ordination page through by time', async () => {
     const s = await seeded();
-    await post(s.url, 't', Array.from({ length: 20 }, (_, i) => ({ variable: 'z', value: i })));
+    await post(
+      s.url,
+      't',
+      Array.from({ length: 20 }, (_, i) => ({ variable: 'z', value: i })),
+    );
     expect((await get(s.url, 't', '/data?variable=z')).body.result).toHaveLength(15);
     const desc = await get(s.url, 't', '/data?variable=a&qty=2');
     expect(desc.body.result.map((r: { value: number }) => r.value)).toEqual([4, 3]);
@@ -153,7 +161,11 @@ describe('cloud-sim GET /data query forms', () => {
   it('keeps only the last keepRecordsPerToken records but exact counters', async () => {
     const s = await sim({ keepRecordsPerToken: 10 });
     for (let i = 0; i < 5; i++) {
-      await post(s.url, 't', Array.from({ length: 7 }, (_, j) => ({ variable: 'v', value: i * 7 + j })));
+      await post(
+        s.url,
+        't',
+        Array.from({ length: 7 }, (_, j) => ({ variable: 'v', value: i * 7 + j })),
+      );
     }
     expect((await get(s.url, 't', '/data?query=count')).body.result).toBe(10);
     expect((await get(s.url, 't', '/data?query=last_item')).body.result[0].value).toBe(34);

@@ -23,7 +23,7 @@ describe('cloud-sim with the official @tago-io/sdk', () => {
     expect(data.map((d) => d.value).sort()).toEqual([1, 2]);
     expect(data[0]?.time).toBeInstanceOf(Date);
     const info = await device.info();
-    expect(info.type).toBe('immutable');
+    expect(info).toMatchObject({ type: 'immutable' });
   });
 
   it('surfaces 401 and 429 messages to SDK callers', async () => {

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { call, post, sim } from './sim-fixture.js';
 
-const point = (device: string, seq: number) => ({ variable: 'x', value: seq, metadata: { sim_device: device, sim_seq: seq } });
+const point = (device: string, seq: number) => ({
+  variable: 'x',
+  value: seq,
+  metadata: { sim_device: device, sim_seq: seq },
+});
 
 describe('cloud-sim stats and sequences', () => {
   it('counts received, unique and duplicate sequences per simulated device', async () => {

@@ -159,10 +159,9 @@ describe('SqliteStore', () => {
     const dropped = drops.reduce((n, d) => n + d.points, 0);
     expect(drops.every((d) => d.reason === 'drop_oldest')).toBe(true);
     expect(dropped + s.depthPoints).toBe(20);
-    const left = [
-      ...(store.peek('a', 100_000)?.records ?? []),
-      ...(store.peek('b', 100_000)?.records ?? []),
-    ].map((r) => r.value as number);
+    const left = [...(store.peek('a', 100_000)?.records ?? []), ...(store.peek('b', 100_000)?.records ?? [])].map(
+      (r) => r.value as number,
+    );
     expect(Math.min(...left)).toBe(dropped); // exactly the oldest went
     // an append bigger than the whole store is refused even with drop_oldest
     await expect(store.append('a', [rec('v', 'x'.repeat(600))])).rejects.toBeInstanceOf(StoreFullError);
@@ -181,7 +180,7 @@ describe('SqliteStore', () => {
   it('rejects with StoreWriteError when the commit fails', async () => {
     const path = join(tempDir(), 's.db');
     const store = openAt(path);
-    // Simulate a disk failure: make every insert fail by dropping the table under the store.
+    // Simulate a disk failure: a trigger makes every insert into points fail.
     (store as unknown as { db: import('better-sqlite3').Database }).db.exec(
       'CREATE TRIGGER fail BEFORE INSERT ON points BEGIN SELECT RAISE(ABORT, "disk I/O error"); END',
     );

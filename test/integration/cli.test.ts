@@ -1,0 +1,71 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/stack.js';
+
+describe('tago-edge CLI', () => {
+  it('`npm start` with no config file starts, writes the listening line, and stops on SIGTERM', async () => {
+    const dir = tempDir();
+    const p = spawnCli(['start'], {
+      command: ['npm'],
+      env: { TAGO_EDGE_HTTP_PORT: '0', TAGO_EDGE_MQTT_PORT: '0', TAGO_EDGE_DATA_DIR: dir, TAGO_EDGE_CONFIG: '' },
+    });
+    const line = await p.waitForEvent('listening', 20_000);
+    expect(line.http).toEqual(expect.any(Number));
+    expect(line.mqtt).toEqual(expect.any(Number));
+    expect(line.http).not.toBe(0);
+    const health = await request(`http://127.0.0.1:${line.http}/healthz`);
+    expect(health.statusCode).toBe(200);
+    await health.body.dump();
+    process.kill(-(p.child.pid as number), 'SIGTERM');
+    await p.waitForEvent('stopped');
+  });
+
+  it('`gateway` exits 0 on SIGTERM', async () => {
+    const dir = tempDir();
+    const p = spawnCli(['gateway'], {
+      env: { TAGO_EDGE_HTTP_PORT: '0', TAGO_EDGE_MQTT_PORT: '0', TAGO_EDGE_DATA_DIR: dir, TAGO_EDGE_CONFIG: '' },
+    });
+    await p.waitForEvent('listening');
+    p.child.kill('SIGTERM');
+    expect(await p.exit()).toBe(0);
+  });
+
+  it('`config check` exits 0 for a valid file and 2 naming the path for an invalid one', async () => {
+    const dir = tempDir();
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, 'upstream:\n  url: https://api.eu-w1.tago.io\ndevices:\n  - name: a\n    token: t\n');
+    const ok = await runCli(['config', 'check', good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('valid');
+
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'upstream:\n  url: nope\n');
+    const res = await runCli(['config', 'check', bad]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('upstream.url: Invalid URL');
+
+    const missing = await runCli(['config', 'check', join(dir, 'nope.yaml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('cannot read');
+  });
+
+  it('a bad config or flag exits 2; --help and --version exit 0', async () => {
+    const res = await runCli(['gateway'], { env: { TAGO_EDGE_HTTP_PORT: 'x' } });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('TAGO_EDGE_HTTP_PORT');
+    expect((await runCli(['gateway', '--bogus'])).code).toBe(2);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('gateway');
+    for (const cmd of ['gateway', 'cloud-sim', 'simulate', 'loadtest', 'parser', 'queue', 'config']) {
+      const h = await runCli([cmd, '--help']);
+      expect(h.code, cmd).toBe(0);
+    }
+    const v = await runCli(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
