@@ -7,6 +7,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { createGatewayMetrics } from '../metrics/registry.js';
 import { createParserHost } from '../parsers/sandbox/index.js';
+import { createAdmission } from './admission/index.js';
 import { DeviceDirectory, deviceIdOf } from './auth/device-directory.js';
 import type { Config } from './config/schema.js';
 import { Forwarder } from './forward/forwarder.js';
@@ -14,7 +15,7 @@ import { createHttpIngest } from './ingest/http/server.js';
 import { createMqttIngest } from './ingest/mqtt/broker.js';
 import { IngestPipeline } from './ingest/pipeline.js';
 import { closeServer, listen, startMqttListeners, tlsOptions } from './listeners.js';
-import { createLogger, type Logger } from './log.js';
+import { announce, createLogger, type Logger } from './log.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
@@ -48,6 +49,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   const parsers = createParserHost({ timeoutMs: config.parsers.timeoutMs, memoryMb: config.parsers.memoryMb });
   const pipeline = new IngestPipeline({ store, parsers });
   const forwarder = new Forwarder(config.upstream, store, directory, log);
+  const admission = createAdmission(config, log);
 
   let mqttClients = 0;
   const metrics = createGatewayMetrics({
@@ -78,6 +80,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     metrics: () => metrics.render(),
     readiness,
     isShuttingDown: () => shuttingDown,
+    admit: (req, device) => admission.http(req, device),
     ...(config.http.tls ? { tls: tlsOptions(config.http.tls, 'http.tls') } : {}),
   });
 
@@ -88,6 +91,9 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     store,
     log,
     isShuttingDown: () => shuttingDown,
+    admitConnect: (client) => admission.mqttConnect(client),
+    onAuthFailure: (client) => admission.mqttAuthFailure(client),
+    admitPublish: (client, device) => admission.mqttPublish(client, device),
     deviceFromCertificate(client) {
       const sock = client.conn as Partial<TLSSocket>;
       if (typeof sock.getPeerCertificate !== 'function' || !sock.authorized) return undefined;
@@ -102,7 +108,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   const mqttListeners = await startMqttListeners(mqtt.broker, config.mqtt);
   const ports: GatewayPorts = { http: httpPort, ...mqttListeners.ports };
   forwarder.start();
-  log.info({ event: 'listening', ...ports, upstream: config.upstream.url, store: config.store.engine }, 'listening');
+  announce(log, { event: 'listening', ...ports, upstream: config.upstream.url, store: config.store.engine });
 
   let closing: Promise<void> | null = null;
   return {
@@ -114,6 +120,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     reload(next) {
       current = next;
       directory.setDevices(next.auth.mode, next.devices);
+      admission.update(next);
       log.info({ event: 'reloaded', devices: next.devices.length }, 'configuration reloaded');
     },
     close() {
@@ -134,7 +141,8 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
         await parsers.close();
         await store.close();
         metrics.close();
-        log.info({ event: 'stopped', ms: Date.now() - t0 }, 'stopped');
+        announce(log, { event: 'stopped', ms: Date.now() - t0 });
+        log.flush?.();
       })();
       return closing;
     },

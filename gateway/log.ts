@@ -32,3 +32,18 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     destination ?? pinoDestination({ dest: 1, sync: false }),
   );
 }
+
+/**
+ * Lifecycle lines (`listening`, `stopped`) that scripts and tests wait for: written whatever the log
+ * level, as one JSON line on stdout. [SPEC: "At start the gateway writes one JSON log line"]
+ */
+export function announce(log: Logger, fields: Record<string, unknown> & { event: string }): void {
+  if (log.isLevelEnabled('info')) {
+    log.info(fields, fields.event);
+    return;
+  }
+  if (log.level === 'silent') return;
+  process.stdout.write(
+    `${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'tago-edge', ...fields, msg: fields.event })}\n`,
+  );
+}

@@ -17,10 +17,15 @@ beforeAll(() => {
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, 'parser', 'run', ...args], { cwd: root, timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [bin, 'parser', 'run', ...args],
+      { cwd: root, timeout: 20_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -37,7 +42,7 @@ describe('tago-edge parser run', () => {
       '--device',
       '{"name":"pump","tags":[{"key":"site","value":"north"}]}',
     );
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([
       { variable: 'temperature', value: 21 },
       { variable: 'site', value: 'north' },
@@ -49,7 +54,7 @@ describe('tago-edge parser run', () => {
 
   it('decodes a hex frame with the hex-sensor example', async () => {
     const r = await cli(hexSensor, '--raw-hex', '0e1000eb37');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Array<{ variable: string; value: number }>;
     expect(out.map((x) => [x.variable, x.value])).toEqual([
       ['battery', 3.6],
@@ -61,13 +66,13 @@ describe('tago-edge parser run', () => {
   it('--raw builds the payload record from text', async () => {
     const file = parserDir()('p.js', 'payload = [{ variable: "echo", value: payload[0].value + "|" + raw_payload }];');
     const r = await cli(file, '--raw', 'a=1');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([{ variable: 'echo', value: 'a=1|a=1' }]);
   });
 
   it('a parser error goes to stderr with exit 1 and nothing on stdout', async () => {
     const r = await cli(hexSensor, '--raw-hex', '0e10');
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/EDGE_ERR_PARSER: parser threw at line \d+: hex-sensor: frame must be at least 5 bytes/);
   });
@@ -75,7 +80,7 @@ describe('tago-edge parser run', () => {
   it('a timeout exits 1', async () => {
     const file = parserDir()('loop.js', 'while (true) {}');
     const r = await cli(file, '--raw', 'x', '--timeout-ms', '100');
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('EDGE_ERR_PARSER_TIMEOUT: parser ran past its 100 ms time limit');
   });
 
@@ -89,14 +94,14 @@ describe('tago-edge parser run', () => {
     [['--raw', 'a', '--timeout-ms', 'soon'], '--timeout-ms must be a positive integer'],
   ])('bad usage %j exits 2 naming the flag', async (args, message) => {
     const r = await cli(hexSensor, ...args);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(message);
   });
 
   it('a missing parser file exits 2', async () => {
     const r = await cli('/nonexistent/parser.js', '--raw', 'x');
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain('no such parser file');
   });
 });

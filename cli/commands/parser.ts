@@ -46,8 +46,18 @@ export function registerParser(program: Command): void {
     .option('--raw <text>', 'a raw text body: payload becomes [{"variable":"payload","value":TEXT}]')
     .option('--raw-hex <hex>', 'a raw binary frame as hex: payload becomes [{"variable":"payload","value":HEX}]')
     .option('--device <json>', 'the device global as JSON: {"id","name","tags":[{key,value}],"params":[{key,value}]}')
-    .option('--timeout-ms <n>', 'time limit per message, in milliseconds', positiveInt('--timeout-ms'), DEFAULT_TIMEOUT_MS)
-    .option('--memory-mb <n>', 'isolate memory limit, in MB (at least 8)', positiveInt('--memory-mb'), DEFAULT_MEMORY_MB)
+    .option(
+      '--timeout-ms <n>',
+      'time limit per message, in milliseconds',
+      positiveInt('--timeout-ms'),
+      DEFAULT_TIMEOUT_MS,
+    )
+    .option(
+      '--memory-mb <n>',
+      'isolate memory limit, in MB (at least 8)',
+      positiveInt('--memory-mb'),
+      DEFAULT_MEMORY_MB,
+    )
     .addHelpText('after', EXAMPLES)
     .action(async (file: string, opts: RunOptions) => {
       if (!existsSync(file)) throw new UsageError(`FILE: no such parser file: ${file}`);
@@ -77,7 +87,8 @@ function buildInput(opts: RunOptions): ParseInput {
   if (opts.raw !== undefined) return { payload: [{ variable: 'payload', value: opts.raw }], rawPayload: opts.raw };
   if (opts.rawHex !== undefined) {
     const hex = opts.rawHex.replace(/\s+/g, '').toLowerCase();
-    if (!/^([0-9a-f]{2})*$/.test(hex)) throw new UsageError(`--raw-hex: not an even number of hex digits: ${opts.rawHex}`);
+    if (!/^([0-9a-f]{2})*$/.test(hex))
+      throw new UsageError(`--raw-hex: not an even number of hex digits: ${opts.rawHex}`);
     return { payload: [{ variable: 'payload', value: hex }], rawPayload: hex };
   }
   const value = parseJson('--payload', opts.payload!);
@@ -94,7 +105,8 @@ function parseDevice(json: string | undefined): ParserDevice {
   const device: ParserDevice = { id: 'cli', name: 'cli', tags: [], params: [] };
   if (json === undefined) return device;
   const value = parseJson('--device', json);
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError('--device: not an object');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new UsageError('--device: not an object');
   const given = value as Record<string, unknown>;
   for (const key of ['id', 'name'] as const) {
     if (given[key] === undefined) continue;

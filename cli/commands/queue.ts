@@ -1,12 +1,153 @@
-import type { Command } from 'commander';
+/**
+ * `tago-edge queue stats | dead-letters | replay`: inspect the local store and replay dead letters.
+ * They open the same SQLite file a running gateway may be using: WAL lets readers work beside it, writes
+ * wait for its lock (busy_timeout), and the gateway picks up a replay by itself (`data_version`).
+ * Exit codes: 0 done, 1 operational failure (no store, wrong key, nothing to replay), 2 bad usage.
+ */
+import { existsSync } from 'node:fs';
+import { type Command, InvalidArgumentError } from 'commander';
+import { loadConfig } from '../../gateway/config/load.js';
+import { isEdgeError } from '../../gateway/errors.js';
+import { openSqliteStore, storePath } from '../../gateway/store/open-store.js';
+import type { SqliteStore } from '../../gateway/store/sqlite-store.js';
+import type { DeadLetter } from '../../gateway/store/store.js';
+import { UsageError } from '../usage-error.js';
 
-/** Placeholder: replaced by the module that owns `queue`. */
+interface CommonOptions {
+  config?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+class OperationalError extends Error {}
+
 export function registerQueue(program: Command): void {
-  program
-    .command('queue')
-    .description('(not yet available)')
-    .action(() => {
-      process.stderr.write('tago-edge queue: not yet available\n');
-      process.exit(1);
+  const queue = program.command('queue').description('inspect the local store; replay dead letters');
+
+  common(queue.command('stats').description('points pending, bytes, age of the oldest point, dead letters')).action(
+    (opts: CommonOptions) => run(opts, (store, path) => printStats(store, path, opts.json === true)),
+  );
+
+  common(queue.command('dead-letters').description('list dead letters (oldest first)'))
+    .option('--limit <n>', 'how many to list', positiveInt('--limit'), 100)
+    .action((opts: CommonOptions & { limit: number }) =>
+      run(opts, (store) => printDeadLetters(store.listDeadLetters(opts.limit), opts.json === true)),
+    );
+
+  common(queue.command('replay').description('move dead letters back into the queue, to be forwarded again'))
+    .option('--id <n...>', 'dead letter ids to replay (repeatable)', collectIds, [])
+    .option('--all', 'replay every dead letter')
+    .action((opts: CommonOptions & { id: number[]; all?: boolean }) => {
+      if (opts.all && opts.id.length > 0) throw new UsageError('queue replay: give --id N... or --all, not both');
+      if (!opts.all && opts.id.length === 0) throw new UsageError('queue replay: give --id N... or --all');
+      return run(opts, (store) => {
+        const before = store.stats().deadLetters;
+        const points = store.replayDeadLetters(opts.all ? undefined : opts.id);
+        const letters = before - store.stats().deadLetters;
+        if (opts.json) process.stdout.write(`${JSON.stringify({ deadLetters: letters, points })}\n`);
+        else process.stdout.write(`replayed ${letters} dead letter(s): ${points} point(s) queued again\n`);
+        if (letters === 0) throw new OperationalError('nothing replayed (no such dead letter, or none readable)');
+      });
     });
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'config file (YAML or JSON); default TAGO_EDGE_CONFIG')
+    .option('--data-dir <dir>', 'data directory (overrides store.dir)')
+    .option('--json', 'print JSON instead of a table');
+}
+
+async function run(opts: CommonOptions, body: (store: SqliteStore, path: string) => void): Promise<void> {
+  const config = loadConfig({ file: opts.config }); // ConfigError: exit 2 via main
+  const storeConfig = { ...config.store, ...(opts.dataDir !== undefined ? { dir: opts.dataDir } : {}) };
+  const path = storePath(storeConfig);
+  let store: SqliteStore | undefined;
+  try {
+    if (!existsSync(path)) throw new OperationalError(`no store at ${path} (store.dir; choose another with --data-dir)`);
+    // deviceIdOf is only used when points are dead-lettered, which these commands never do.
+    store = openSqliteStore(storeConfig, { deviceIdOf: () => '' });
+    body(store, path);
+  } catch (err) {
+    if (!(err instanceof OperationalError) && !isEdgeError(err)) throw err;
+    process.stderr.write(`tago-edge queue: ${err.message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await store?.close();
+  }
+}
+
+function printStats(store: SqliteStore, path: string, json: boolean): void {
+  const s = store.stats();
+  const devices = store.pendingTokens(Number.MAX_SAFE_INTEGER).length; // a count only: tokens are secrets
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ path, ...s, devicesPending: devices })}\n`);
+    return;
+  }
+  const pct = s.maxBytes > 0 ? ((100 * s.depthBytes) / s.maxBytes).toFixed(1) : '0';
+  const rows: Array<[string, string]> = [
+    ['store', path],
+    ['points pending', String(s.depthPoints)],
+    ['devices pending', String(devices)],
+    ['bytes', `${formatBytes(s.depthBytes)} of ${formatBytes(s.maxBytes)} (${pct} %)`],
+    ['oldest point', s.depthPoints === 0 ? '-' : formatAge(s.oldestAgeMs)],
+    ['dead letters', String(s.deadLetters)],
+  ];
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(16)} ${v}\n`);
+}
+
+function printDeadLetters(list: DeadLetter[], json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(list)}\n`);
+    return;
+  }
+  if (list.length === 0) {
+    process.stdout.write('no dead letters\n');
+    return;
+  }
+  const table = [
+    ['ID', 'CREATED', 'DEVICE', 'REASON', 'POINTS', 'MESSAGE'],
+    ...list.map((d) => [
+      String(d.id),
+      d.createdAt,
+      d.deviceId || '-',
+      d.reason,
+      String(d.records.length),
+      d.message.length > 80 ? `${d.message.slice(0, 77)}...` : d.message,
+    ]),
+  ];
+  const widths = (table[0] as string[]).map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+  for (const r of table) {
+    process.stdout.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}\n`);
+  }
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+function formatAge(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+function positiveInt(flag: string) {
+  return (text: string): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a positive integer`);
+    return n;
+  };
+}
+
+function collectIds(text: string, previous: number[]): number[] {
+  return [...previous, positiveInt('--id')(text)];
 }

@@ -121,7 +121,7 @@ export class SqliteStore implements Store {
       return Promise.reject(err);
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ token, tkey: this.tokenKey(token), jsons, bytes, resolve: () => {}, reject });resolve();
+      this.queue.push({ token, tkey: this.tokenKey(token), jsons, bytes, resolve, reject });
       this.queuedBytes += bytes;
       this.schedule();
     });

@@ -10,23 +10,26 @@ afterAll(() => host.close());
 describe.each(['hex-sensor.js', 'hex-sensor.ts'])('%s', (name) => {
   const file = example(name);
 
-  it.each(['payload', 'payload_raw', 'data'])('decodes the frame in the %s record into grouped records', async (variable) => {
-    const out = await host.run(file, device, {
-      payload: [
+  it.each(['payload', 'payload_raw', 'data'])(
+    'decodes the frame in the %s record into grouped records',
+    async (variable) => {
+      const out = await host.run(file, device, {
+        payload: [
+          { variable: 'rssi', value: -70 },
+          { variable, value: '0e10ff9c37', time: '2024-05-01T10:00:00Z' },
+        ],
+        rawPayload: '0e10ff9c37',
+      });
+      expect(out).toEqual([
         { variable: 'rssi', value: -70 },
-        { variable, value: '0e10ff9c37', time: '2024-05-01T10:00:00Z' },
-      ],
-      rawPayload: '0e10ff9c37',
-    });
-    expect(out).toEqual([
-      { variable: 'rssi', value: -70 },
-      { variable: 'battery', value: 3.6, unit: 'V', group: expect.any(String), time: '2024-05-01T10:00:00Z' },
-      { variable: 'temperature', value: -10, unit: '°C', group: expect.any(String), time: '2024-05-01T10:00:00Z' },
-      { variable: 'humidity', value: 55, unit: '%', group: expect.any(String), time: '2024-05-01T10:00:00Z' },
-    ]);
-    const groups = new Set((out as Array<{ group?: string }>).slice(1).map((r) => r.group));
-    expect(groups.size).toBe(1);
-  });
+        { variable: 'battery', value: 3.6, unit: 'V', group: expect.any(String), time: '2024-05-01T10:00:00Z' },
+        { variable: 'temperature', value: -10, unit: '°C', group: expect.any(String), time: '2024-05-01T10:00:00Z' },
+        { variable: 'humidity', value: 55, unit: '%', group: expect.any(String), time: '2024-05-01T10:00:00Z' },
+      ]);
+      const groups = new Set((out as Array<{ group?: string }>).slice(1).map((r) => r.group));
+      expect(groups.size).toBe(1);
+    },
+  );
 
   it.each([
     [[{ variable: 'other', value: 1 }], 'no payload, payload_raw or data record'],
@@ -35,7 +38,7 @@ describe.each(['hex-sensor.js', 'hex-sensor.ts'])('%s', (name) => {
   ])('fails closed on a bad frame %j', async (payload, message) => {
     await expect(host.run(file, device, { payload, rawPayload: '' })).rejects.toMatchObject({
       code: 'EDGE_ERR_PARSER',
-      message: expect.stringMatching(new RegExp(`^parser threw at line \\d+: hex-sensor: ${escape(message)}`)),
+      message: expect.stringMatching(new RegExp(`^parser threw at line \\d+: hex-sensor: ${escapeRegExp(message)}`)),
     });
   });
 });
@@ -60,7 +63,7 @@ describe('fahrenheit-to-celsius.js', () => {
   it('throws on a non-numeric temperature', async () => {
     await expect(
       host.run(file, device, { payload: [{ variable: 'temperature', value: 'hot' }], rawPayload: null }),
-    ).rejects.toThrow(/^parser threw at line 10: temperature is not a number: "hot"/);
+    ).rejects.toThrow(/^parser threw at line 11: temperature is not a number: "hot"/);
   });
 });
 
@@ -86,6 +89,6 @@ describe('key-value-text.js', () => {
   });
 });
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -15,7 +15,9 @@
  * A missing, non-hex or short frame throws: the gateway then rejects the message (fail closed) instead
  * of storing a `parse_error` record.
  */
-const frameRecord = payload.find((r) => r.variable === 'payload' || r.variable === 'payload_raw' || r.variable === 'data');
+const frameRecord = payload.find(
+  (r) => r.variable === 'payload' || r.variable === 'payload_raw' || r.variable === 'data',
+);
 if (!frameRecord) {
   throw new Error('hex-sensor: no payload, payload_raw or data record in the message');
 }

@@ -95,3 +95,15 @@ describe('batching', () => {
     ]);
   });
 });
+
+it('close() fails the messages still queued or running', async () => {
+  const file = parserDir()('loop.js', 'for (;;) {}');
+  host = createParserHost({ timeoutMs: 1_000, memoryMb: 32 });
+  const running = host.run(file, device, frame(1)).catch((e: Error) => e);
+  await new Promise((r) => setTimeout(r, 100));
+  const queued = host.run(file, device, frame(2)).catch((e: Error) => e);
+  await host.close();
+  expect(await running).toMatchObject({ code: 'EDGE_ERR_PARSER', message: 'parser host is closed' });
+  expect(await queued).toMatchObject({ code: 'EDGE_ERR_PARSER', message: 'parser host is closed' });
+  await expect(host.run(file, device, frame(3))).rejects.toThrow('parser host is closed');
+});

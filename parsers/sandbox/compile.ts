@@ -35,7 +35,12 @@ export async function compileParser(filename: string, source: string): Promise<C
   let originalLine = (line: number, _column: number) => line;
   if (isTypeScript(filename)) {
     try {
-      const out = await transform(source, { loader: 'ts', sourcemap: 'external', sourcefile: filename, logLevel: 'silent' });
+      const out = await transform(source, {
+        loader: 'ts',
+        sourcemap: 'external',
+        sourcefile: filename,
+        logLevel: 'silent',
+      });
       code = out.code;
       const map = new SourceMap(JSON.parse(out.map));
       originalLine = (line: number, column: number) => {

@@ -13,7 +13,7 @@
  *   message was running.
  * - Console output is captured per message (bounded), returned with the outcome, never printed here.
  */
-export const harnessSource = String.raw`
+export const harnessSource = `
 (function (g) {
   'use strict';
   var stringify = JSON.stringify, parse = JSON.parse, isArray = Array.isArray;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { events } from '../../gateway/events.js';
 import type { ParserConsoleEvent, ParserRunEvent } from '../../gateway/events.js';
+import { events } from '../../gateway/events.js';
 import { device, input, parserDir } from '../test/fixtures.js';
 import { createParserHost, type SandboxParserHost } from './isolate-host.js';
 
@@ -16,7 +16,10 @@ function newHost(opts: { timeoutMs?: number; memoryMb?: number } = {}) {
 
 describe('parser contract', () => {
   it('runs top-level statements and returns whatever payload holds at the end', async () => {
-    const file = parserDir()('p.js', 'payload = payload.map((r) => ({ ...r, unit: "x" }));\npayload.push({ variable: "n", value: payload.length });');
+    const file = parserDir()(
+      'p.js',
+      'payload = payload.map((r) => ({ ...r, unit: "x" }));\npayload.push({ variable: "n", value: payload.length });',
+    );
     const out = await newHost().run(file, device, input([{ variable: 'a', value: 1 }]));
     expect(out).toEqual([
       { variable: 'a', value: 1, unit: 'x' },
@@ -48,7 +51,10 @@ describe('parser contract', () => {
 
   it('runs TypeScript parsers with their types stripped, and maps lines back to the .ts file', async () => {
     const write = parserDir();
-    const ok = write('ok.ts', 'interface R { variable: string; value: number }\nconst out: R[] = [{ variable: "t", value: 1 as number }];\npayload = out;');
+    const ok = write(
+      'ok.ts',
+      'interface R { variable: string; value: number }\nconst out: R[] = [{ variable: "t", value: 1 as number }];\npayload = out;',
+    );
     expect(await newHost().run(ok, device, input())).toEqual([{ variable: 't', value: 1 }]);
     const bad = write(
       'bad.ts',
@@ -124,7 +130,10 @@ describe('parser contract', () => {
     const lines: ParserConsoleEvent[] = [];
     const off = events.parserConsole.subscribe((e) => lines.push(e));
     try {
-      const file = parserDir()('p.js', 'console.log("frame", payload.length, { a: 1 });\nconsole.debug("dbg");\nconsole.error(new Error("oops").message);');
+      const file = parserDir()(
+        'p.js',
+        'console.log("frame", payload.length, { a: 1 });\nconsole.debug("dbg");\nconsole.error(new Error("oops").message);',
+      );
       await newHost().run(file, device, input());
       expect(lines).toEqual([
         { deviceId: 'dev-1', level: 'log', message: 'frame 1 {"a":1}' },
@@ -168,9 +177,9 @@ describe('fail closed', () => {
   it('a runtime TypeError names its type and line; a thrown string is reported too', async () => {
     const write = parserDir();
     newHost();
-    await expect(host.run(write('a.js', '// comment\nconst x = undefined;\nx.y = 1;'), device, input())).rejects.toThrow(
-      /^parser threw at line 3: TypeError: Cannot set properties of undefined/,
-    );
+    await expect(
+      host.run(write('a.js', '// comment\nconst x = undefined;\nx.y = 1;'), device, input()),
+    ).rejects.toThrow(/^parser threw at line 3: TypeError: Cannot set properties of undefined/);
     await expect(host.run(write('b.js', 'throw "just a string";'), device, input())).rejects.toThrow(
       'parser threw: just a string',
     );
@@ -192,7 +201,10 @@ describe('fail closed', () => {
   });
 
   it('an endless loop rejects with ParserTimeoutError, and the parser still works afterwards', async () => {
-    const file = parserDir()('p.js', 'if (payload[0].value === "loop") { for (;;) {} }\npayload = [{ variable: "ok", value: 1 }];');
+    const file = parserDir()(
+      'p.js',
+      'if (payload[0].value === "loop") { for (;;) {} }\npayload = [{ variable: "ok", value: 1 }];',
+    );
     newHost({ timeoutMs: 200 });
     const t0 = performance.now();
     await expect(host.run(file, device, input([{ variable: 'payload', value: 'loop' }]))).rejects.toMatchObject({
@@ -224,7 +236,11 @@ describe('fail closed', () => {
   });
 
   it.each([
-    ['an object', 'payload = { variable: "a" };', 'payload must be an array of records when the parser ends, got an object'],
+    [
+      'an object',
+      'payload = { variable: "a" };',
+      'payload must be an array of records when the parser ends, got an object',
+    ],
     ['undefined', 'payload = undefined;', 'got a undefined'],
     ['a string', 'payload = "x";', 'got a string'],
     ['a non-object item', 'payload = [{ variable: "a" }, 5];', 'payload[1] is a number, not a record object'],

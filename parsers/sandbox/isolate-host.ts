@@ -4,6 +4,7 @@
  * with a typed error (gateway/errors.ts); nothing is passed through unparsed.
  */
 import { resolve } from 'node:path';
+import { ParserError } from '../../gateway/errors.js';
 import type { ParseInput, ParserDevice, ParserHost, ParserHostOptions } from '../parser-host.js';
 import { ParserFile } from './parser-file.js';
 import { ParserQueue } from './parser-queue.js';
@@ -32,9 +33,11 @@ export function createParserHost(opts: Partial<ParserHostOptions> = {}): Sandbox
     memoryMb: Math.max(8, opts.memoryMb ?? DEFAULT_MEMORY_MB),
   };
   const parsers = new Map<string, { file: ParserFile; queue: ParserQueue }>();
+  let closed = false;
 
   return {
     run(file: string, device: ParserDevice, input: ParseInput): Promise<unknown> {
+      if (closed) return Promise.reject(new ParserError('parser host is closed'));
       const path = resolve(file);
       let entry = parsers.get(path);
       if (!entry) {
@@ -46,6 +49,7 @@ export function createParserHost(opts: Partial<ParserHostOptions> = {}): Sandbox
     },
 
     async close(): Promise<void> {
+      closed = true;
       for (const { file, queue } of parsers.values()) {
         queue.close();
         file.dispose();

@@ -11,11 +11,12 @@
  *   the batch's messages are retried one per call in a re-created isolate; a single message that
  *   overruns fails with ParserMemoryError and the isolate is re-created for the next message.
  */
-import { events } from '../../gateway/events.js';
+
 import { type EdgeError, isEdgeError, ParserError } from '../../gateway/errors.js';
+import { events } from '../../gateway/events.js';
 import type { ParserDevice } from '../parser-host.js';
-import { type Outcome, memoryError, outcomeError, timeoutError } from './parser-errors.js';
 import type { CompiledParser } from './compile.js';
+import { memoryError, type Outcome, outcomeError, timeoutError } from './parser-errors.js';
 import type { Loaded, ParserFile } from './parser-file.js';
 import { isTimeout } from './parser-isolate.js';
 
@@ -49,7 +50,7 @@ export class ParserQueue {
   ) {}
 
   enqueue(device: ParserDevice, payload: unknown[], rawPayload: unknown): Promise<unknown> {
-    if (this.closed) return Promise.reject(new ParserError('parser host is closed'));
+    if (this.closed) return Promise.reject(closedError());
     let json: string;
     try {
       json = JSON.stringify({ payload, raw_payload: rawPayload, device });
@@ -68,8 +69,7 @@ export class ParserQueue {
 
   close(): void {
     this.closed = true;
-    const err = new ParserError('parser host is closed');
-    for (const p of this.pending.splice(0)) settle(p, err);
+    for (const p of this.pending.splice(0)) settle(p, closedError());
   }
 
   private async drain(): Promise<void> {
@@ -97,13 +97,17 @@ export class ParserQueue {
     try {
       out = await isolate.run(`[${batch.map((p) => p.json).join(',')}]`, this.limits.timeoutMs);
     } catch (err) {
+      // close() disposes the isolate under a running batch: that is not the parser's memory overrun.
+      if (this.closed) return this.requeue(batch);
       if (isolate.disposed) return this.afterMemoryOverrun(batch);
       if (isTimeout(err)) return this.afterTimeout(batch, loaded);
       for (const p of batch) settle(p, toParserError(err));
       return;
     }
     const outcomes = JSON.parse(out) as Outcome[];
-    batch.forEach((p, i) => this.settleOutcome(p, outcomes[i]!, compiled));
+    batch.forEach((p, i) => {
+      this.settleOutcome(p, outcomes[i]!, compiled);
+    });
   }
 
   private settleOutcome(p: Pending, outcome: Outcome, compiled: CompiledParser): void {
@@ -119,7 +123,9 @@ export class ParserQueue {
     } catch {
       // The progress is lost only if the isolate went too; then nobody finished, retry from the head.
     }
-    done.forEach((o, i) => this.settleOutcome(batch[i]!, o, compiled));
+    done.forEach((o, i) => {
+      this.settleOutcome(batch[i]!, o, compiled);
+    });
     const rest = batch.slice(done.length);
     const culprit = rest[0];
     if (!culprit) return;
@@ -127,7 +133,7 @@ export class ParserQueue {
       settle(culprit, timeoutError(this.limits.timeoutMs));
       rest.shift();
     }
-    this.pending.unshift(...rest);
+    this.requeue(rest);
   }
 
   private afterMemoryOverrun(batch: Pending[]): void {
@@ -136,7 +142,13 @@ export class ParserQueue {
       return;
     }
     for (const p of batch) p.solo = true;
-    this.pending.unshift(...batch);
+    this.requeue(batch);
+  }
+
+  /** Back to the head of the queue, in order; after close() they fail instead, as nothing will run them. */
+  private requeue(messages: Pending[]): void {
+    if (this.closed) for (const p of messages) settle(p, closedError());
+    else this.pending.unshift(...messages);
   }
 }
 
@@ -149,6 +161,10 @@ function settle(p: Pending, err: EdgeError | undefined, value?: unknown): void {
   });
   if (err) p.reject(err);
   else p.resolve(value);
+}
+
+function closedError(): EdgeError {
+  return new ParserError('parser host is closed');
 }
 
 function toParserError(err: unknown): EdgeError {

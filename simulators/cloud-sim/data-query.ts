@@ -6,6 +6,7 @@ import { parseTime, type StoredRecord } from './records.js';
  *   filters   variable|variables, group|groups|serie|series, ids, values, start_date/end_date (ISO, epoch or
  *             relative like "1 day")
  *   default   qty (15), skip, ordination (descending by time, the default, or ascending)
+ *   details   true adds `created_at` (handled in data-routes.ts)
  *   query=    last_item|last_insert (last stored), first_item|first_insert, last_value|first_value (by time,
  *             with a value), last_location|first_location, count (a number), min|max (numeric value)
  * Unknown `query` values answer 400 like TagoIO does for an invalid query.
@@ -81,11 +82,21 @@ export function queryData(records: readonly StoredRecord[], q: QueryParams, nowM
     case 'first_insert':
       return pick(matched);
     case 'last_value':
-      return pick([...matched].reverse().filter((r) => r.value !== undefined).sort(byTime(false)));
+      return pick(
+        [...matched]
+          .reverse()
+          .filter((r) => r.value !== undefined)
+          .sort(byTime(false)),
+      );
     case 'first_value':
       return pick(matched.filter((r) => r.value !== undefined).sort(byTime(true)));
     case 'last_location':
-      return pick([...matched].reverse().filter((r) => r.location !== undefined).sort(byTime(false)));
+      return pick(
+        [...matched]
+          .reverse()
+          .filter((r) => r.location !== undefined)
+          .sort(byTime(false)),
+      );
     case 'first_location':
       return pick(matched.filter((r) => r.location !== undefined).sort(byTime(true)));
     case 'min':

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { QueryError, queryData } from './data-query.js';
 import { fail, readBody, sendJson } from './http-io.js';
 import { deviceIdFor, objectId } from './object-id.js';
-import { parseQuery } from './query-string.js';
+import { oneParam, parseQuery } from './query-string.js';
 import { publicRecord, RecordError, type StoredRecord, validateBody } from './records.js';
 import type { SimState } from './state.js';
 
@@ -15,7 +15,12 @@ import type { SimState } from './state.js';
  *   200 ◀─ stored (or, under `dropRate`, deliberately not stored)
  */
 
-export async function postData(state: SimState, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function postData(
+  state: SimState,
+  token: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const { faults } = state;
   const decision = state.limiter.take(state.now(), faults.requestsPerMinute, faults.rateWindowMs);
   const body = await readBody(req, state.maxBodyBytes);
@@ -71,14 +76,21 @@ export async function postData(state: SimState, token: string, req: IncomingMess
 }
 
 export function getData(state: SimState, token: string, url: URL, res: ServerResponse): void {
+  const query = parseQuery(url.search);
   let result: ReturnType<typeof queryData>;
   try {
-    result = queryData(state.records.list(token), parseQuery(url.search), state.now());
+    result = queryData(state.records.list(token), query, state.now());
   } catch (err) {
-    if (err instanceof QueryError) return fail(res, 400, err.message);
-    throw err;
+    if (!(err instanceof QueryError)) throw err;
+    fail(res, 400, err.message);
+    return;
   }
-  sendJson(res, 200, { status: true, result: typeof result === 'number' ? result : result.map(publicRecord) });
+  // Like TagoIO, `created_at` is internal detail, answered only with `details=true`.
+  const details = ['true', '1'].includes(oneParam(query, 'details', 'detail') ?? '');
+  sendJson(res, 200, {
+    status: true,
+    result: typeof result === 'number' ? result : result.map((r) => publicRecord(r, details)),
+  });
 }
 
 export function getInfo(state: SimState, token: string, res: ServerResponse): void {

@@ -127,8 +127,8 @@ export function validateBody(body: unknown): InputRecord[] {
   return list.map((r, i) => validateRecord(r, i));
 }
 
-/** The JSON TagoIO answers for a stored record (without the internal `timeMs`). */
-export function publicRecord(r: StoredRecord): Omit<StoredRecord, 'timeMs'> {
-  const { timeMs: _t, ...rest } = r;
-  return rest;
+/** The JSON TagoIO answers for a stored record: never the internal `timeMs`, `created_at` only with details. */
+export function publicRecord(r: StoredRecord, details: boolean): Partial<StoredRecord> {
+  const { timeMs: _t, created_at, ...rest } = r;
+  return details ? { ...rest, created_at } : rest;
 }

@@ -68,11 +68,7 @@ export class StatsCounter {
     this.tokens.clear();
   }
 
-  snapshot(
-    sequences: Record<string, SequenceStats>,
-    startedAtMs: number,
-    nowMs: number,
-  ): SimStats {
+  snapshot(sequences: Record<string, SequenceStats>, startedAtMs: number, nowMs: number): SimStats {
     return {
       requests: {
         total: this.total,

@@ -121,6 +121,8 @@ export interface FleetSummary {
   endedAt: string;
   /** Wall-clock time from the first scheduled point to the end of the drain. */
   elapsedMs: number;
+  /** Wall-clock time from the first to the last scheduled point: the window `achieved` rates use. */
+  scheduleMs: number;
   options: {
     protocol: Protocol;
     target: string;

@@ -11,7 +11,7 @@ describe('cloud-sim POST /data', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: true, result: '2 Data Added' });
 
-    const all = await get(s.url, 'tok', '/data?qty=10');
+    const all = await get(s.url, 'tok', '/data?qty=10&details=true');
     expect(all.status).toBe(200);
     expect(all.body.status).toBe(true);
     const [temp] = all.body.result.filter((r: { variable: string }) => r.variable === 'temperature');
@@ -24,6 +24,13 @@ describe('cloud-sim POST /data', () => {
     const [hum] = all.body.result.filter((r: { variable: string }) => r.variable === 'humidity');
     expect(hum).toMatchObject({ time: '2026-01-01T00:00:00.000Z', group: 'g1', device: temp.device });
     expect(hum.location).toEqual({ type: 'Point', coordinates: [2, 1] });
+  });
+
+  it('answers created_at only with details=true, as TagoIO does', async () => {
+    const s = await sim();
+    await post(s.url, 't', { variable: 'a', value: 1 });
+    expect((await get(s.url, 't', '/data')).body.result[0].created_at).toBeUndefined();
+    expect((await get(s.url, 't', '/data?details=true')).body.result[0].created_at).toEqual(expect.any(String));
   });
 
   it('accepts a single object and generates one group per request', async () => {

@@ -12,7 +12,8 @@ export async function sim(opts: CloudSimOptions = {}): Promise<CloudSim> {
 export interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: any; // biome-ignore lint/suspicious/noExplicitAny: JSON answers of many shapes, asserted by the tests
+  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of many shapes, each asserted by its test
+  body: any;
 }
 
 export async function call(

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { parseConfig } from '../../gateway/config/load.js';
-import type { Config } from '../../gateway/config/schema.js';
+import type { Config, ConfigInput } from '../../gateway/config/schema.js';
 import { type RunningGateway, startGateway } from '../../gateway/gateway.js';
 import { createLogger } from '../../gateway/log.js';
 import { type CloudSim, type CloudSimOptions, startCloudSim } from '../../simulators/cloud-sim/index.js';
@@ -31,7 +31,7 @@ export function tempDir(prefix = 'tago-edge-test-'): string {
   return dir;
 }
 
-export function testConfig(upstreamUrl: string, overrides: DeepPartial<Config> = {}, dir = tempDir()): Config {
+export function testConfig(upstreamUrl: string, overrides: DeepPartial<ConfigInput> = {}, dir = tempDir()): Config {
   return parseConfig(
     merge(
       {
@@ -54,7 +54,7 @@ export interface Stack {
 }
 
 export async function startStack(
-  overrides: DeepPartial<Config> = {},
+  overrides: DeepPartial<ConfigInput> = {},
   simOptions: CloudSimOptions = {},
 ): Promise<Stack> {
   const sim = await startCloudSim({ port: 0, quiet: true, ...simOptions });

@@ -124,7 +124,7 @@ describe('MQTT ingest', () => {
     // SUBACK 0x80 for the filter (MQTT.js reports it as a subscribe error); the connection stays up.
     await expect(client.subscribeAsync('$SYS/#', { qos: 0 })).rejects.toThrow(/Subscribe error/);
     expect(client.connected).toBe(true);
-    const closed = new Promise((resolve) => client.once('close', resolve));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.publish('$SYS/hack', 'x', { qos: 1 });
     await closed;
   });

@@ -1,0 +1,93 @@
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { registerQueue } from '../../cli/commands/queue.js';
+import { openAt, rec, tempDir } from './helpers.js';
+
+async function cli(args: string[]): Promise<{ out: string; err: string; exitCode: number }> {
+  const program = new Command('tago-edge').exitOverride();
+  registerQueue(program);
+  program.commands.forEach((c) => {
+    c.exitOverride();
+    c.commands.forEach((s) => s.exitOverride());
+  });
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+    out += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+    err += String(s);
+    return true;
+  });
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(['node', 'tago-edge', 'queue', ...args]);
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+  const exitCode = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { out, err, exitCode };
+}
+
+async function seed(dir: string): Promise<void> {
+  const store = openAt(join(dir, 'tago-edge.db'));
+  await store.append('tok-1', [rec('v', 1), rec('v', 2)]);
+  await store.append('tok-2', [rec('v', 3)]);
+  store.deadLetter([store.peek('tok-1', 1000)?.ids[0] ?? 0], 'upstream_400', 'Variable name invalid');
+  store.addDeadLetter({ token: 'tok-3', deviceId: 'dev-3', reason: 'EDGE_ERR_PARSER', message: 'boom', records: [] });
+  await store.close();
+}
+
+afterEach(() => {
+  process.exitCode = 0;
+});
+
+describe('tago-edge queue', () => {
+  it('stats prints a table, or JSON with --json; tokens never appear', async () => {
+    const dir = tempDir();
+    await seed(dir);
+    const t = await cli(['stats', '--data-dir', dir]);
+    expect(t.exitCode).toBe(0);
+    expect(t.out).toMatch(/points pending\s+2/);
+    expect(t.out).toMatch(/dead letters\s+2/);
+    expect(t.out).not.toContain('tok-');
+    const j = await cli(['stats', '--data-dir', dir, '--json']);
+    expect(JSON.parse(j.out)).toMatchObject({ depthPoints: 2, deadLetters: 2, devicesPending: 2 });
+  });
+
+  it('dead-letters lists them; replay --id and --all move them back', async () => {
+    const dir = tempDir();
+    await seed(dir);
+    const t = await cli(['dead-letters', '--data-dir', dir]);
+    expect(t.out).toMatch(/ID\s+CREATED\s+DEVICE\s+REASON\s+POINTS\s+MESSAGE/);
+    expect(t.out).toContain('Variable name invalid');
+    const list = JSON.parse((await cli(['dead-letters', '--data-dir', dir, '--json', '--limit', '1'])).out);
+    expect(list).toHaveLength(1);
+    const r = await cli(['replay', '--data-dir', dir, '--id', String(list[0].id), '--json']);
+    expect(JSON.parse(r.out)).toEqual({ deadLetters: 1, points: 1 });
+    const again = await cli(['replay', '--data-dir', dir, '--id', String(list[0].id)]);
+    expect(again.exitCode).toBe(1);
+    const all = await cli(['replay', '--data-dir', dir, '--all']);
+    expect(all.out).toContain('replayed 1 dead letter(s): 0 point(s)');
+    expect(JSON.parse((await cli(['stats', '--data-dir', dir, '--json'])).out)).toMatchObject({
+      depthPoints: 3,
+      deadLetters: 0,
+    });
+  });
+
+  it('usage errors throw (exit 2 in main); a missing store is an operational error (exit 1)', async () => {
+    const dir = tempDir();
+    await expect(cli(['replay', '--data-dir', dir])).rejects.toMatchObject({ code: 'EDGE_ERR_USAGE' });
+    await expect(cli(['replay', '--data-dir', dir, '--all', '--id', '1'])).rejects.toMatchObject({
+      code: 'EDGE_ERR_USAGE',
+    });
+    await expect(cli(['dead-letters', '--limit', 'x'])).rejects.toMatchObject({ code: 'commander.invalidArgument' });
+    const r = await cli(['stats', '--data-dir', join(dir, 'nope')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.err).toContain('no store at');
+  });
+});
