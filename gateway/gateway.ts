@@ -10,6 +10,7 @@ import { createParserHost } from '../parsers/sandbox/index.js';
 import { createAdmission } from './admission/index.js';
 import { DeviceDirectory, deviceIdOf } from './auth/device-directory.js';
 import type { Config } from './config/schema.js';
+import { events } from './events.js';
 import { Forwarder } from './forward/forwarder.js';
 import { createHttpIngest } from './ingest/http/server.js';
 import { createMqttIngest } from './ingest/mqtt/broker.js';
@@ -58,10 +59,19 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     upstreamUp: () => (forwarder.state().state === 'ok' || forwarder.state().state === 'unknown' ? 1 : 0),
   });
 
+  // The store counts as full from the moment it refused an append until space frees again.
+  let storeFull = false;
+  const unsubscribeFull = events.ingestRejected.subscribe((e) => {
+    if (e.code === 'EDGE_ERR_STORE_FULL') storeFull = true;
+  });
+  store.onSpace(() => {
+    storeFull = false;
+  });
+
   const readiness = () => {
     const s = store.stats();
     const upstream = forwarder.state();
-    const storeWritable = store.hasRoom(1);
+    const storeWritable = !storeFull && store.hasRoom(1);
     return {
       ready: !shuttingDown && storeWritable,
       shuttingDown,
@@ -81,6 +91,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     readiness,
     isShuttingDown: () => shuttingDown,
     admit: (req, device) => admission.http(req, device),
+    onAuthFailure: (req) => admission.httpAuthFailure(req),
     ...(config.http.tls ? { tls: tlsOptions(config.http.tls, 'http.tls') } : {}),
   });
 
@@ -141,6 +152,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
         await parsers.close();
         await store.close();
         metrics.close();
+        unsubscribeFull();
         announce(log, { event: 'stopped', ms: Date.now() - t0 });
         log.flush?.();
       })();

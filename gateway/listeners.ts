@@ -3,12 +3,14 @@
  * binds (port 0 = ephemeral) and reports the port it got. TLS material is read once at start.
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
 import type { Aedes } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { guardPacketSize } from './admission/mqtt-packet-guard.js';
 import type { Config } from './config/schema.js';
 import { ConfigError } from './errors.js';
 
@@ -66,7 +68,12 @@ export async function startMqttListeners(broker: Aedes, config: Config['mqtt']):
   const wsServers: WebSocketServer[] = [];
   const ports: MqttListeners['ports'] = { mqtt: 0 };
 
-  const tcp = createNetServer(broker.handle);
+  // Every MQTT byte stream passes the mqtt.maxPacketBytes guard (aedes has no packet-size option).
+  const handle = (stream: Duplex, req?: IncomingMessage) => {
+    broker.handle(stream as never, req as never);
+    guardPacketSize(stream, config.maxPacketBytes);
+  };
+  const tcp = createNetServer((socket) => handle(socket));
   tcp.maxConnections = config.maxConnections;
   servers.push(tcp);
   ports.mqtt = await listen(tcp, config.port, config.host);
@@ -76,7 +83,7 @@ export async function startMqttListeners(broker: Aedes, config: Config['mqtt']):
   const tls = config.tls ? tlsOptions(config.tls, 'mqtt.tls') : undefined;
 
   if (config.tlsPort !== undefined && tls) {
-    const s = createTlsServer(tls, broker.handle);
+    const s = createTlsServer(tls, (socket) => handle(socket));
     s.maxConnections = config.maxConnections;
     servers.push(s);
     ports.mqtts = await listen(s, config.tlsPort, config.host);
@@ -87,7 +94,7 @@ export async function startMqttListeners(broker: Aedes, config: Config['mqtt']):
     wss.on('connection', (socket, req) => {
       const stream = createWebSocketStream(socket);
       stream.on('error', () => socket.terminate());
-      broker.handle(stream as never, req);
+      handle(stream, req);
     });
     wsServers.push(wss);
   };

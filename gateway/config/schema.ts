@@ -4,8 +4,13 @@
  * from this schema (`tago-edge config docs`), and a test keeps it in step.
  */
 import { z } from 'zod';
+import { parseCidr } from '../admission/address-list.js';
 
 const port = z.number().int().min(0).max(65535);
+const cidr = z.string().superRefine((text, ctx) => {
+  const rule = parseCidr(text);
+  if (typeof rule === 'string') ctx.addIssue({ code: 'custom', message: rule });
+});
 const keyValue = z.object({ key: z.string(), value: z.string() }).strict();
 
 const tlsFiles = z
@@ -51,7 +56,19 @@ export const configSchema = z
         wsPort: port.optional().describe('MQTT over WebSocket port'),
         wssPort: port.optional().describe('MQTT over secure WebSocket port; needs mqtt.tls'),
         tls: tlsFiles.optional().describe('certificate for MQTTS and WSS'),
-        maxPacketBytes: z.number().int().positive().default(262_144).describe('largest MQTT packet accepted'),
+        maxPacketBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(262_144)
+          .describe('largest MQTT packet accepted (256 KiB); a larger one closes the connection'),
+        maxTopicLevels: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(100)
+          .describe('most "/"-separated levels in a topic or filter (aedes maxTopicLevels, at most 100)'),
         connectTimeoutMs: z.number().int().positive().default(10_000).describe('time to send CONNECT'),
         maxConnections: z.number().int().positive().default(20_000).describe('connection cap'),
         fullWaitMs: z
@@ -124,8 +141,8 @@ export const configSchema = z
           .nonnegative()
           .default(60_000)
           .describe('refusal period after too many auth failures'),
-        allow: z.array(z.string()).default([]).describe('CIDRs allowed (empty = all)'),
-        deny: z.array(z.string()).default([]).describe('CIDRs denied'),
+        allow: z.array(cidr).default([]).describe('CIDRs or addresses allowed, IPv4 or IPv6 (empty = all)'),
+        deny: z.array(cidr).default([]).describe('CIDRs or addresses denied; deny wins over allow'),
       })
       .strict()
       .prefault({}),

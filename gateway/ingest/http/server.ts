@@ -36,6 +36,8 @@ export interface HttpIngestDeps {
   isShuttingDown(): boolean;
   /** Extra admission checks (address lists, rate limits); throws an EdgeError to refuse. */
   admit?(req: IncomingMessage, device: Device | null): void;
+  /** The token was missing or refused (per-address auth-failure cool-down). */
+  onAuthFailure?(req: IncomingMessage): void;
   tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
 }
 
@@ -83,7 +85,7 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
       err.retryAfterSeconds = 5;
       throw err;
     }
-    const device = directory.resolve(tokenFromHeaders(req.headers));
+    const device = resolveDevice(req);
     deps.admit?.(req, device);
     const kind = bodyKind(req.headers['content-type']);
     if (kind === 'unsupported') {
@@ -96,8 +98,19 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
     send(res, 200, { status: true, result: `${n} Data Added` });
   }
 
+  /** Address lists and auth cool-down run before the token is looked at; a failed lookup is counted. */
+  function resolveDevice(req: IncomingMessage): Device {
+    deps.admit?.(req, null);
+    try {
+      return directory.resolve(tokenFromHeaders(req.headers));
+    } catch (err) {
+      deps.onAuthFailure?.(req);
+      throw err;
+    }
+  }
+
   function info(req: IncomingMessage, res: ServerResponse): void {
-    const device = directory.resolve(tokenFromHeaders(req.headers));
+    const device = resolveDevice(req);
     deps.admit?.(req, device);
     send(res, 200, {
       status: true,
@@ -161,9 +174,16 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
     });
   };
 
+  const timeouts = {
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: config.headersTimeoutMs,
+    // Node checks the two timeouts above only every connectionsCheckingInterval (default 30 s): keep
+    // the check at least as fine as the headers timeout so a slowloris client is cut off in time.
+    connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
+  };
   const server = deps.tls
-    ? createHttpsServer({ ...deps.tls }, handler)
-    : createHttpServer({ requestTimeout: config.requestTimeoutMs, headersTimeout: config.headersTimeoutMs }, handler);
+    ? createHttpsServer({ ...deps.tls, ...timeouts }, handler)
+    : createHttpServer(timeouts, handler);
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   server.headersTimeout = config.headersTimeoutMs;
   server.requestTimeout = config.requestTimeoutMs;

@@ -12,7 +12,13 @@
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
-import { EdgeError, InvalidBodyError, TopicNotAllowedError, toEdgeError } from '../../errors.js';
+import {
+  EdgeError,
+  InvalidBodyError,
+  PayloadTooLargeError,
+  TopicNotAllowedError,
+  toEdgeError,
+} from '../../errors.js';
 import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
@@ -58,6 +64,8 @@ export interface MqttIngest {
 export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest> {
   const { directory, pipeline, store, log, config } = deps;
   const devices = new WeakMap<Client, Device>();
+  /** Clients in an auth cool-down: let through preConnect so that authenticate answers a CONNACK refusal. */
+  const coolingDown = new WeakMap<Client, EdgeError>();
   const spaceWaiters = new Set<() => void>();
   store.onSpace(() => {
     for (const w of [...spaceWaiters]) w();
@@ -86,9 +94,16 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
     connectTimeout: config.connectTimeoutMs,
     heartbeatInterval: 60_000,
     maxClientsIdLength: 256,
+    maxTopicLevels: config.maxTopicLevels,
     preConnect(client, _packet, cb) {
       try {
-        deps.admitConnect?.(client);
+        try {
+          deps.admitConnect?.(client);
+        } catch (err) {
+          // An address list refusal closes the connection here; a cool-down answers CONNACK 5 below.
+          if ((err as EdgeError).code !== 'EDGE_ERR_RATE_LIMITED') throw err;
+          coolingDown.set(client, err as EdgeError);
+        }
         if (deps.isShuttingDown()) return cb(new Error('shutting down'), false);
         // aedes counts clients already connected; this one is not among them yet.
         if (broker.connectedClients >= config.maxConnections) {
@@ -101,6 +116,11 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
       }
     },
     authenticate(client, _username, password, cb) {
+      const cooling = coolingDown.get(client);
+      if (cooling) {
+        events.mqttClient.publish({ kind: 'refused', reason: cooling.code });
+        return cb(refuse(5, cooling.message), false);
+      }
       try {
         const fromCert = deps.deviceFromCertificate?.(client);
         const device = fromCert ?? directory.resolve(password ? password.toString('utf8') : undefined);
@@ -119,6 +139,11 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
       if (!client) return cb(null); // a stored will published without its client
       const device = devices.get(client);
       if (!device) return cb(new Error('not authenticated'));
+      // Backstop for mqtt.maxPacketBytes (the stream guard in admission/mqtt-packet-guard.ts cuts first).
+      if (packet.payload.length > config.maxPacketBytes) {
+        log.warn({ device: device.id, bytes: packet.payload.length }, 'MQTT packet over mqtt.maxPacketBytes');
+        return cb(new PayloadTooLargeError(`publish of ${packet.payload.length} bytes is over mqtt.maxPacketBytes`));
+      }
       if (!topicAllowed(device, packet.topic)) {
         const err = new TopicNotAllowedError(`topic "${packet.topic}" is not allowed for this device`);
         events.ingestRejected.publish({ protocol: 'mqtt', deviceId: device.id, code: err.code, points: 0 });
@@ -167,6 +192,13 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
             { device: device.id, topic: packet.topic, code: err.code, reason: err.message },
             'MQTT publish rejected; kept as a dead letter',
           );
+          return;
+        }
+        if (err.code === 'EDGE_ERR_RATE_LIMITED' && packet.qos === 0) {
+          // Over limits.uploadsPerMinute (counted by admission): not stored. QoS 0 has no PUBACK to
+          // withhold, so the connection stays; admission closes a persistent offender. Over the limit at
+          // QoS 1 falls through to the throw below: the connection closes without PUBACK, and the device
+          // keeps the message and resends it after reconnecting (MQTT 3.1.1 has no negative PUBACK).
           return;
         }
         if (BACK_PRESSURE.has(err.code)) {
