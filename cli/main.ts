@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerCerts } from './commands/certs.js';
 import { registerCloudSim } from './commands/cloud-sim.js';
 import { registerConfig } from './commands/config.js';
 import { registerGateway } from './commands/gateway.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     registerParser,
     registerQueue,
     registerConfig,
+    registerCerts,
   ]) {
     register(program);
   }

@@ -105,6 +105,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     admitConnect: (client) => admission.mqttConnect(client),
     onAuthFailure: (client) => admission.mqttAuthFailure(client),
     admitPublish: (client, device) => admission.mqttPublish(client, device),
+    authMode: () => current.auth.mode,
     deviceFromCertificate(client) {
       const sock = client.conn as Partial<TLSSocket>;
       if (typeof sock.getPeerCertificate !== 'function' || !sock.authorized) return undefined;

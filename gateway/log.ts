@@ -2,7 +2,9 @@
  * pino JSON logs on stdout. Tokens never reach a log line: they are redacted by key wherever they appear
  * in a logged object, and the code logs device ids, never tokens.
  */
+
 import { type DestinationStream, type Logger as PinoLogger, pino, destination as pinoDestination } from 'pino';
+import pretty from 'pino-pretty';
 
 export type Logger = PinoLogger;
 
@@ -20,6 +22,18 @@ export const REDACT_PATHS = [
   'encryptionKey',
 ];
 
+/**
+ * JSON on stdout; pretty, coloured lines when stdout is a terminal (a person watching), unless
+ * TAGO_EDGE_LOG_FORMAT says `json` (or `pretty` to force it). Scripts and tests read a pipe: JSON.
+ */
+function defaultDestination(): DestinationStream {
+  const format = process.env.TAGO_EDGE_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json');
+  if (format === 'pretty') {
+    return pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' });
+  }
+  return pinoDestination({ dest: 1, sync: false });
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -29,7 +43,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pinoDestination({ dest: 1, sync: false }),
+    destination ?? defaultDestination(),
   );
 }
 

@@ -64,7 +64,8 @@ async function run(opts: CommonOptions, body: (store: SqliteStore, path: string)
   const path = storePath(storeConfig);
   let store: SqliteStore | undefined;
   try {
-    if (!existsSync(path)) throw new OperationalError(`no store at ${path} (store.dir; choose another with --data-dir)`);
+    if (!existsSync(path))
+      throw new OperationalError(`no store at ${path} (store.dir; choose another with --data-dir)`);
     // deviceIdOf is only used when points are dead-lettered, which these commands never do.
     store = openSqliteStore(storeConfig, { deviceIdOf: () => '' });
     body(store, path);

@@ -25,8 +25,6 @@ export interface Codec {
   openDeadLetter(stored: Stored): string;
 }
 
-export { TamperedError };
-
 function asText(stored: Stored): string {
   if (typeof stored !== 'string')
     throw new TamperedError('expected text, found a blob (encrypted row in a plain store?)');

@@ -23,7 +23,7 @@ import { ShuttingDownError, StoreFullError, StoreWriteError } from '../errors.js
 import { events } from '../events.js';
 import type { DataRecord } from '../model.js';
 import type { Cipher } from './encryption.js';
-import { type Codec, codecFor, type Stored, TamperedError } from './sqlite-codec.js';
+import { type Codec, codecFor, type Stored } from './sqlite-codec.js';
 import { openDatabase } from './sqlite-schema.js';
 import { prepareStatements, type Statements } from './sqlite-statements.js';
 import type { DeadLetter, DeadLetterInput, PendingBatch, Store, StoreStats } from './store.js';
@@ -282,7 +282,7 @@ export class SqliteStore implements Store {
         parts.push(json);
         bytes += row.bytes;
       }
-      if (bad.length > 0) this.quarantine(token, e.tkey, bad);
+      if (bad.length > 0) this.quarantine(token, bad);
       if (ids.length > 0) {
         // bytes counted one comma per row; the array has one fewer.
         return { token, ids, records, bytes: bytes - 1, body: `[${parts.join(',')}]` };
@@ -341,7 +341,7 @@ export class SqliteStore implements Store {
   }
 
   /** Moves unreadable rows (GCM auth failure, invalid JSON) to dead letters so they never block the queue. */
-  private quarantine(token: string, tkey: string, bad: Array<{ id: number; payload: Stored; why: string }>): void {
+  private quarantine(token: string, bad: Array<{ id: number; payload: Stored; why: string }>): void {
     const removed = new Map<string, Removed>();
     const deviceId = this.opts.deviceIdOf(token);
     this.db.transaction(() => {

@@ -152,7 +152,12 @@ async function drain(label: string, cipher: Cipher | undefined): Promise<void> {
     const batch: Promise<void>[] = [];
     for (let d = 0; d < devices && n < DRAIN; d++) {
       const k = Math.min(100, DRAIN - n);
-      batch.push(store.append(`device-${d}`, Array.from({ length: k }, (_, j) => record(n + j))));
+      batch.push(
+        store.append(
+          `device-${d}`,
+          Array.from({ length: k }, (_, j) => record(n + j)),
+        ),
+      );
       n += k;
     }
     await Promise.all(batch);
@@ -201,7 +206,9 @@ async function main(): Promise<void> {
   const cpu = cpus();
   console.log(`store-bench: ${cpu.length} x ${cpu[0]?.model ?? '?'}, ${(totalmem() / 1024 ** 3).toFixed(1)} GiB,`);
   console.log(`  ${platform()} ${release()}, node ${process.version}, data dir ${DIR} (${fsType(DIR)})`);
-  console.log(`  closed-loop writers, ${SECONDS} s per run after ${WARMUP_MS} ms warm-up, one ~90-byte record per append`);
+  console.log(
+    `  closed-loop writers, ${SECONDS} s per run after ${WARMUP_MS} ms warm-up, one ~90-byte record per append`,
+  );
   console.log('');
   const configs: Array<[string, () => Store]> = [
     ['memory', () => new MemoryStore({ maxBytes: 10 * 1024 ** 3 })],

@@ -22,60 +22,63 @@ export const BAD_KINDS: readonly BadKind[] = [
   'bad-hex-frame',
 ];
 
-/** Options accepted by `runFleet`. Only `protocol` and a target for it are required. */
+/**
+ * Options accepted by `runFleet`. Only `protocol` and a target for it are required; every optional field
+ * also accepts `undefined` (= the default), so callers can pass their own optional values straight through.
+ */
 export interface FleetOptions {
   protocol: Protocol;
   /** Base URL for HTTP(S): points are POSTed to `<targetHttp>/data`. */
-  targetHttp?: string;
-  /** Broker URL for MQTT: `mqtt://`, `mqtts://`, `ws://`, `wss://` (the protocol flag wins over the scheme). */
-  targetMqtt?: string;
+  targetHttp?: string | undefined;
+  /** Broker URL for MQTT: `mqtt://`, `mqtts://`, `ws://`, `wss://` (its scheme must match `protocol`). */
+  targetMqtt?: string | undefined;
   /** Number of devices (default 10). */
-  devices?: number;
+  devices?: number | undefined;
   /** Fleet rate in points per second of simulated time (default 10 when `pointsPerDay` is not set). */
-  ratePerSec?: number;
+  ratePerSec?: number | undefined;
   /** Fleet rate in points per simulated day (e.g. 100,000 for the sizing preset). */
-  pointsPerDay?: number;
+  pointsPerDay?: number | undefined;
   /** Compress time: every period is divided by this (default 1). Durations stay wall-clock. */
-  speedup?: number;
+  speedup?: number | undefined;
   /** Stop scheduling after this wall-clock time. Without it and without `count`, run until aborted. */
-  durationMs?: number;
+  durationMs?: number | undefined;
   /** Stop after this many points per device. */
-  count?: number;
+  count?: number | undefined;
   /** Random extra delay in [0, jitterMs) added to each scheduled time (default 0). */
-  jitterMs?: number;
-  profile?: ProfileName;
+  jitterMs?: number | undefined;
+  profile?: ProfileName | undefined;
   /** Fraction (0..1) of points replaced by invalid input (default 0). */
-  badRatio?: number;
+  badRatio?: number | undefined;
   /** Seed for tokens, device ids, random walks, jitter and bad-input choice (default 1). */
-  seed?: number;
+  seed?: number | undefined;
   /** Device tokens (overrides the seeded ones; reused round-robin when fewer than devices). */
-  tokens?: string[];
+  tokens?: string[] | undefined;
   /** MQTT QoS (default 1). */
-  qos?: 0 | 1;
+  qos?: 0 | 1 | undefined;
   /** MQTT keepalive in seconds (default 60). */
-  keepaliveSec?: number;
+  keepaliveSec?: number | undefined;
   /** Connections opened per second during the ramp (default 500). */
-  connectRatePerSec?: number;
+  connectRatePerSec?: number | undefined;
   /** Disconnect and reconnect every MQTT device at once, this long after the schedule starts. */
-  reconnectStormAtMs?: number;
+  reconnectStormAtMs?: number | undefined;
   /** Points held per device while it cannot send; beyond this they count as `queue-overflow` errors (default 1000). */
-  queueLimit?: number;
+  queueLimit?: number | undefined;
   /** HTTP connections to the target (default 100); requests beyond wait in a FIFO, counted in latency. */
-  httpConnections?: number;
+  httpConnections?: number | undefined;
   /** A request or PUBACK not answered within this counts as a `timeout` error (default 30 s). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** After the schedule ends, wait at most this long for outstanding acknowledgements (default 10 s). */
-  drainMs?: number;
+  drainMs?: number | undefined;
   /** Skip TLS certificate verification. */
-  insecure?: boolean;
+  insecure?: boolean | undefined;
   /** PEM CA certificate(s) to trust. */
-  ca?: string | Buffer;
+  ca?: string | Buffer | undefined;
   /** Shard devices over this many child processes (default 1 = in process). */
-  workers?: number;
+  workers?: number | undefined;
   /** Progress callback interval (default 1000 ms). */
-  progressIntervalMs?: number;
+  progressIntervalMs?: number | undefined;
   /** Restrict this process to a slice of the fleet (used by workers). Phases still spread over all devices. */
-  shard?: { first: number; count: number };
+  shard?: { first: number; count: number } | undefined;
 }
 
 /** Hooks for `runFleet`. */

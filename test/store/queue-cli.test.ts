@@ -7,10 +7,10 @@ import { openAt, rec, tempDir } from './helpers.js';
 async function cli(args: string[]): Promise<{ out: string; err: string; exitCode: number }> {
   const program = new Command('tago-edge').exitOverride();
   registerQueue(program);
-  program.commands.forEach((c) => {
+  for (const c of program.commands) {
     c.exitOverride();
-    c.commands.forEach((s) => s.exitOverride());
-  });
+    for (const s of c.commands) s.exitOverride();
+  }
   let out = '';
   let err = '';
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {

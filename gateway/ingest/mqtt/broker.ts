@@ -24,7 +24,7 @@ import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
 import type { Store } from '../../store/store.js';
 import { DATA_TOPIC, type IngestInput, type IngestPipeline, payloadValue } from '../pipeline.js';
-import { topicAllowed } from './topic-acl.js';
+import { type AuthMode, subscriptionAllowed, topicAllowed } from './topic-acl.js';
 
 export interface MqttIngestDeps {
   config: Config['mqtt'];
@@ -39,6 +39,8 @@ export interface MqttIngestDeps {
   onAuthFailure?(client: Client): void;
   /** Extra admission per publish (rate limits); throws an EdgeError to refuse. */
   admitPublish?(client: Client, device: Device): void;
+  /** auth.mode, for the topic ACL (passthrough devices without configured topics may use any topic). */
+  authMode?(): AuthMode;
   /** mTLS: the device a client certificate stands for, if any. */
   deviceFromCertificate?(client: Client): Device | undefined;
 }
@@ -144,7 +146,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
         log.warn({ device: device.id, bytes: packet.payload.length }, 'MQTT packet over mqtt.maxPacketBytes');
         return cb(new PayloadTooLargeError(`publish of ${packet.payload.length} bytes is over mqtt.maxPacketBytes`));
       }
-      if (!topicAllowed(device, packet.topic)) {
+      if (!topicAllowed(device, packet.topic, deps.authMode?.())) {
         const err = new TopicNotAllowedError(`topic "${packet.topic}" is not allowed for this device`);
         events.ingestRejected.publish({ protocol: 'mqtt', deviceId: device.id, code: err.code, points: 0 });
         log.warn({ device: device.id, topic: packet.topic }, 'MQTT publish on a topic not allowed; disconnecting');
@@ -157,7 +159,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
     },
     authorizeSubscribe(client, sub: Subscription, cb) {
       const device = devices.get(client);
-      if (!device || !topicAllowed(device, sub.topic)) {
+      if (!device || !subscriptionAllowed(device, sub.topic, deps.authMode?.())) {
         log.info({ device: device?.id, topic: sub.topic }, 'MQTT subscription refused');
         return cb(null, null); // SUBACK 0x80 for this filter; the connection stays
       }
