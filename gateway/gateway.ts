@@ -4,10 +4,9 @@
  * (their commits included), give the forwarder a bounded time, close the store.
  */
 import type { Server as HttpServer } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { createGatewayMetrics } from '../metrics/registry.js';
 import { createParserHost } from '../parsers/sandbox/index.js';
-import { createAdmission } from './admission/index.js';
+import { createAdmission, peerSocket } from './admission/index.js';
 import { DeviceDirectory, deviceIdOf } from './auth/device-directory.js';
 import type { Config } from './config/schema.js';
 import { events } from './events.js';
@@ -107,7 +106,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     admitPublish: (client, device) => admission.mqttPublish(client, device),
     authMode: () => current.auth.mode,
     deviceFromCertificate(client) {
-      const sock = client.conn as Partial<TLSSocket>;
+      const sock = peerSocket(client); // the TLS socket for MQTTS, and under the WebSocket for WSS
       if (typeof sock.getPeerCertificate !== 'function' || !sock.authorized) return undefined;
       const cn = sock.getPeerCertificate().subject?.CN;
       return typeof cn === 'string' ? directory.byCertificateCN(cn, current.devices) : undefined;

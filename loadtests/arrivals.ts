@@ -80,6 +80,10 @@ export class ArrivalTracker {
   readonly #seen = new Map<string, Set<number>>();
   #timer: NodeJS.Timeout | undefined;
   #busy = false;
+  /** Points scheduled before this epoch ms form the backlog whose delivery `backlogDeliveredAt` times. */
+  backlogCutoff: number | undefined;
+  /** When the last point scheduled before `backlogCutoff` was first seen upstream. */
+  backlogDeliveredAt: number | undefined;
 
   constructor(simUrl: string, timeline: Timeline, series: string) {
     this.#simUrl = simUrl;
@@ -118,7 +122,9 @@ export class ArrivalTracker {
           for (const seq of list) {
             if (seen.has(seq)) continue;
             seen.add(seq);
-            const ms = Math.max(1, Math.round(now - scheduledAt(f, i, seq)));
+            const at = scheduledAt(f, i, seq);
+            if (this.backlogCutoff !== undefined && at < this.backlogCutoff) this.backlogDeliveredAt = now;
+            const ms = Math.max(1, Math.round(now - at));
             this.histogram.recordValue(Math.min(ms, 3_600_000));
             step.recordValue(Math.min(ms, 3_600_000));
           }

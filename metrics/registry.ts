@@ -23,7 +23,7 @@ export interface GatewayMetrics {
 
 export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'tago_edge_process_' });
+  client.collectDefaultMetrics({ register: registry, prefix: 'tago_edge_' });
   const unsub: Array<() => void> = [];
 
   const pointsReceived = new client.Counter({

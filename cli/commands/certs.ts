@@ -50,7 +50,9 @@ function subject(cn: string): string {
 }
 
 function serial(): string {
-  return `0x${randomBytes(16).toString('hex').replace(/^[89a-f]/, '7')}`;
+  return `0x${randomBytes(16)
+    .toString('hex')
+    .replace(/^[89a-f]/, '7')}`;
 }
 
 async function openssl(args: string[]): Promise<void> {
@@ -58,7 +60,8 @@ async function openssl(args: string[]): Promise<void> {
     await run('openssl', args);
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new Error('openssl was not found on PATH (install it, e.g. apt-get install openssl)');
+    if (e.code === 'ENOENT')
+      throw new Error('openssl was not found on PATH (install it, e.g. apt-get install openssl)');
     throw new Error(`openssl ${args[0]} failed: ${(e.stderr ?? e.message).trim()}`);
   }
 }

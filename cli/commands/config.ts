@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { configReference } from '../../gateway/config/docs.js';
 import { loadConfig } from '../../gateway/config/load.js';
 
 export function registerConfig(program: Command): void {
@@ -19,5 +20,11 @@ export function registerConfig(program: Command): void {
       const config = loadConfig({ file: opts.config });
       const redacted = { ...config, devices: config.devices.map((d) => ({ ...d, token: '[redacted]' })) };
       process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
+    });
+  cmd
+    .command('docs')
+    .description('print the configuration reference (Markdown) generated from the schema')
+    .action(() => {
+      process.stdout.write(configReference());
     });
 }

@@ -92,7 +92,10 @@ export function fleetOptionsFromFlags(f: Flags): FleetOptions {
   set('targetMqtt', f.targetMqtt);
   set('devices', num('--devices', f.devices) ?? preset?.devices);
   set('ratePerSec', num('--rate', f.rate));
-  set('pointsPerDay', num('--points-per-day', f.pointsPerDay) ?? (f.rate === undefined ? preset?.pointsPerDay : undefined));
+  set(
+    'pointsPerDay',
+    num('--points-per-day', f.pointsPerDay) ?? (f.rate === undefined ? preset?.pointsPerDay : undefined),
+  );
   set('speedup', num('--speedup', f.speedup));
   set('durationMs', duration('--duration', f.duration));
   set('count', num('--count', f.count));
@@ -183,7 +186,9 @@ export function registerSimulate(program: Command): void {
     .option('--duration <time>', 'schedule for this long: 30s, 5m, 1h')
     .option('--count <n>', 'points per device, then stop')
     .option('--jitter-ms <ms>', 'random extra delay [0, ms) per point (default 0)')
-    .addOption(new Option('--profile <profile>', 'what devices send').choices(['env', 'tracker', 'hex', 'mixed']).default('env'))
+    .addOption(
+      new Option('--profile <profile>', 'what devices send').choices(['env', 'tracker', 'hex', 'mixed']).default('env'),
+    )
     .option('--bad-ratio <x>', 'fraction 0..1 of points replaced by invalid input of several kinds (default 0)')
     .option('--seed <n>', 'seed for device ids, tokens and randomness (default 1)')
     .option('--tokens <file>', 'device tokens: one per line or a JSON array (default: derived from --seed)')
@@ -191,7 +196,10 @@ export function registerSimulate(program: Command): void {
     .option('--keepalive <s>', 'MQTT keepalive in seconds (default 60)')
     .option('--connect-rate <n/s>', 'MQTT connections opened per second during the ramp (default 500/s)')
     .option('--reconnect-storm-at <time>', 'every MQTT device disconnects and reconnects at once, at this time')
-    .option('--queue-limit <n>', 'points held per device while it cannot send; beyond: queue-overflow errors (default 1000)')
+    .option(
+      '--queue-limit <n>',
+      'points held per device while it cannot send; beyond: queue-overflow errors (default 1000)',
+    )
     .option('--http-connections <n>', 'HTTP connections to the target (default 100); more requests wait, counted')
     .option('--timeout <time>', 'a response or PUBACK later than this is a timeout error (default 30s)')
     .option('--drain <time>', 'after the schedule, wait this long for outstanding acks (default 10s)')

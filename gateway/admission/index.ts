@@ -7,6 +7,7 @@
  * id); its maps are bounded (window-counter.ts); a reload replaces the limits and keeps the counts.
  */
 import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Client } from 'aedes';
 import type { Config } from '../config/schema.js';
 import { ForbiddenAddressError, RateLimitedError } from '../errors.js';
@@ -41,11 +42,18 @@ export interface Admission {
  */
 export const PERSISTENT_OFFENDER_REFUSALS = 10;
 
-/** The peer address of an MQTT client: the TCP/TLS socket, or the HTTP upgrade request for WS/WSS. */
-export function mqttAddress(client: Client): string | undefined {
+/**
+ * The socket under an MQTT client: the TCP/TLS socket itself, or for WS/WSS the socket of the HTTP
+ * upgrade request (aedes keeps it as `client.req`; `client.conn` is then a WebSocket stream).
+ */
+export function peerSocket(client: Client): Partial<TLSSocket> {
   const req = (client as { req?: IncomingMessage }).req;
-  const conn = client.conn as { remoteAddress?: string } | undefined;
-  return req?.socket?.remoteAddress ?? conn?.remoteAddress;
+  return (req?.socket ?? client.conn) as Partial<TLSSocket>;
+}
+
+/** The peer address of an MQTT client. */
+export function mqttAddress(client: Client): string | undefined {
+  return peerSocket(client).remoteAddress;
 }
 
 export function createAdmission(config: Config, log: Logger, now: () => number = Date.now): Admission {

@@ -53,7 +53,14 @@ async function memoryPerThousand(target: string, connections: number): Promise<v
   const before = gcMemory();
   let after = before;
   const s = await runFleet(
-    { protocol: 'mqtt', targetMqtt: target, devices: connections, ratePerSec: connections, count: 1, connectRatePerSec: 2000 },
+    {
+      protocol: 'mqtt',
+      targetMqtt: target,
+      devices: connections,
+      ratePerSec: connections,
+      count: 1,
+      connectRatePerSec: 2000,
+    },
     {
       startAt: () => {
         after = gcMemory();
@@ -69,7 +76,12 @@ async function memoryPerThousand(target: string, connections: number): Promise<v
 }
 
 function steady(s: FleetSummary, offered: number): boolean {
-  return s.counts.unacked === 0 && s.counts.errors === 0 && s.achieved.ackedPerSec >= 0.99 * offered && s.latencyMs.fromSchedule.p99 < 1000;
+  return (
+    s.counts.unacked === 0 &&
+    s.counts.errors === 0 &&
+    s.achieved.ackedPerSec >= 0.99 * offered &&
+    s.latencyMs.fromSchedule.p99 < 1000
+  );
 }
 
 async function ladder(name: string, base: FleetOptions, rates: number[]): Promise<void> {
@@ -94,7 +106,9 @@ async function ladder(name: string, base: FleetOptions, rates: number[]): Promis
 }
 
 async function main(): Promise<void> {
-  console.log(`simulator-bench: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model}; servers in a separate process`);
+  console.log(
+    `simulator-bench: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model}; servers in a separate process`,
+  );
   if (!(globalThis as { gc?: unknown }).gc) console.log('(run with --expose-gc for stable memory figures)');
   const child = fork(fileURLToPath(import.meta.url), ['--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ports = await new Promise<{ mqtt: number; http: number }>((r) => child.once('message', (m) => r(m as never)));
@@ -102,8 +116,16 @@ async function main(): Promise<void> {
     await memoryPerThousand(`mqtt://127.0.0.1:${ports.mqtt}`, arg('--connections', 5000));
     const devices = arg('--devices', 500);
     const rates = [2_000, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000];
-    await ladder('mqtt qos1', { protocol: 'mqtt', targetMqtt: `mqtt://127.0.0.1:${ports.mqtt}`, devices, connectRatePerSec: 2000 }, rates);
-    await ladder('http', { protocol: 'http', targetHttp: `http://127.0.0.1:${ports.http}`, devices, httpConnections: 100 }, rates);
+    await ladder(
+      'mqtt qos1',
+      { protocol: 'mqtt', targetMqtt: `mqtt://127.0.0.1:${ports.mqtt}`, devices, connectRatePerSec: 2000 },
+      rates,
+    );
+    await ladder(
+      'http',
+      { protocol: 'http', targetHttp: `http://127.0.0.1:${ports.http}`, devices, httpConnections: 100 },
+      rates,
+    );
   } finally {
     child.kill();
   }

@@ -7,8 +7,9 @@
  * Every scheduled point ends as exactly one of: acked, error (by kind), or unacked at the end; bad points as
  * rejected, badAcked or error.
  */
-import { AckRanges } from './ack-ranges.js';
+
 import { Accounting } from './accounting.js';
+import { AckRanges } from './ack-ranges.js';
 import type { Clock } from './clock.js';
 import { realClock } from './clock.js';
 import { isHttp, type ResolvedOptions } from './options.js';
@@ -130,11 +131,27 @@ export async function runLocalFleet(
         const kinds = d.profile.badKinds;
         const kind = kinds[Math.floor(badRng() * kinds.length)]!;
         acc.bad(kind);
-        point = { device: d, seq: undefined, bad: kind, payload: d.profile.bad(kind, meta), scheduledAt, sentAt: 0, wasSent: false };
+        point = {
+          device: d,
+          seq: undefined,
+          bad: kind,
+          payload: d.profile.bad(kind, meta),
+          scheduledAt,
+          sentAt: 0,
+          wasSent: false,
+        };
       } else {
         goodScheduled++;
         const seq = d.profile.carriesSeq ? d.nextSeq++ : undefined;
-        point = { device: d, seq, bad: undefined, payload: d.profile.next(meta), scheduledAt, sentAt: 0, wasSent: false };
+        point = {
+          device: d,
+          seq,
+          bad: undefined,
+          payload: d.profile.next(meta),
+          scheduledAt,
+          sentAt: 0,
+          wasSent: false,
+        };
       }
       transport.send(point);
     },

@@ -16,8 +16,8 @@ import type { FleetHooks, FleetOptions, FleetSummary } from './types.js';
 import { runWorkers } from './workers.js';
 
 export { expandRanges } from './ack-ranges.js';
-export { FleetOptionsError, resolveOptions } from './options.js';
 export type { ResolvedOptions } from './options.js';
+export { FleetOptionsError, resolveOptions } from './options.js';
 export { encodeHexFrame } from './profiles/hex.js';
 export { mergeSummaries } from './summary.js';
 export { deviceId, parseTokens, readTokensFile, seededToken } from './tokens.js';

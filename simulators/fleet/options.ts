@@ -68,7 +68,8 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   } catch {
     fail(`${flag}: invalid URL "${target}"`);
   }
-  if (url.protocol !== `${o.protocol}:`) fail(`${flag}: scheme "${url.protocol}" does not match protocol ${o.protocol}`);
+  if (url.protocol !== `${o.protocol}:`)
+    fail(`${flag}: scheme "${url.protocol}" does not match protocol ${o.protocol}`);
   const profile = o.profile ?? 'env';
   if (!PROFILES.includes(profile)) fail(`profile: expected one of ${PROFILES.join(', ')}, got "${profile}"`);
   positive('devices', o.devices, { int: true });
@@ -87,7 +88,8 @@ export function resolveOptions(o: FleetOptions): ResolvedOptions {
   positive('drainMs', o.drainMs, { zero: true });
   positive('workers', o.workers, { int: true });
   positive('progressIntervalMs', o.progressIntervalMs);
-  if (o.ratePerSec !== undefined && o.pointsPerDay !== undefined) fail('ratePerSec and pointsPerDay: give one, not both');
+  if (o.ratePerSec !== undefined && o.pointsPerDay !== undefined)
+    fail('ratePerSec and pointsPerDay: give one, not both');
   const badRatio = o.badRatio ?? 0;
   if (!(badRatio >= 0 && badRatio <= 1)) fail(`badRatio: expected 0..1, got ${badRatio}`);
   if (o.qos !== undefined && o.qos !== 0 && o.qos !== 1) fail(`qos: expected 0 or 1, got ${o.qos}`);

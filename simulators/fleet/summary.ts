@@ -121,7 +121,8 @@ export function mergeSummaries(parts: readonly FleetSummary[], o: ResolvedOption
   const elapsedMs = Math.max(...parts.map((p) => p.elapsedMs));
   const scheduleMs = Math.max(...parts.map((p) => p.scheduleMs));
   const merge = (k: keyof FleetSummary['histograms']) => mergeEncoded(parts.map((p) => p.histograms[k]));
-  const conn = (f: (c: FleetSummary['connections']) => number): number => parts.reduce((a, p) => a + f(p.connections), 0);
+  const conn = (f: (c: FleetSummary['connections']) => number): number =>
+    parts.reduce((a, p) => a + f(p.connections), 0);
   return {
     version: 1,
     startedAt: new Date(startedAt).toISOString(),

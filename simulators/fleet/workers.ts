@@ -34,7 +34,11 @@ export function shards(devices: number, n: number): Array<{ first: number; count
   return out.filter((s) => s.count > 0);
 }
 
-export async function runWorkers(opts: FleetOptions, o: ResolvedOptions, hooks: FleetHooks = {}): Promise<FleetSummary> {
+export async function runWorkers(
+  opts: FleetOptions,
+  o: ResolvedOptions,
+  hooks: FleetHooks = {},
+): Promise<FleetSummary> {
   const path = workerPath();
   if (!existsSync(path)) throw new Error(`--workers needs the compiled worker ${path}: run \`npm run build\` first`);
   const parts = shards(o.devices, o.workers);
@@ -75,7 +79,16 @@ export async function runWorkers(opts: FleetOptions, o: ResolvedOptions, hooks: 
     };
     for (const p of latest.values()) {
       sum.elapsedMs = Math.max(sum.elapsedMs, p.elapsedMs);
-      for (const k of ['scheduled', 'sent', 'acked', 'errors', 'inFlight', 'queued', 'connected', 'ackRatePerSec'] as const)
+      for (const k of [
+        'scheduled',
+        'sent',
+        'acked',
+        'errors',
+        'inFlight',
+        'queued',
+        'connected',
+        'ackRatePerSec',
+      ] as const)
         sum[k] += p[k];
     }
     hooks.onProgress?.(sum);

@@ -5,7 +5,12 @@
 import type { BadKind } from '../types.js';
 import type { Payload, SimMetadata } from './payload.js';
 
-export const JSON_BAD_KINDS: readonly BadKind[] = ['forbidden-char', 'missing-variable', 'value-too-long', 'invalid-json'];
+export const JSON_BAD_KINDS: readonly BadKind[] = [
+  'forbidden-char',
+  'missing-variable',
+  'value-too-long',
+  'invalid-json',
+];
 
 /** A value longer than TagoIO's 6 kB limit. */
 const TOO_LONG = 'x'.repeat(6 * 1024 + 1);

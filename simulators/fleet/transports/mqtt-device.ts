@@ -204,7 +204,8 @@ export class MqttDevice {
     this.#ev.onSend(p, resend);
     const payload = p.payload;
     const topic = payload.type === 'frame' ? uplinkTopic(this.device.id) : JSON_TOPIC;
-    const body = payload.type === 'json' ? JSON.stringify(payload.value) : payload.type === 'text' ? payload.text : payload.bytes;
+    const body =
+      payload.type === 'json' ? JSON.stringify(payload.value) : payload.type === 'text' ? payload.text : payload.bytes;
     client.publish(topic, body, { qos: this.#o.qos }, (err) => {
       if (gen !== this.#gen || !this.#inflight.delete(p)) return;
       if (err) {
