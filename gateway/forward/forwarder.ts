@@ -34,6 +34,7 @@ export class Forwarder {
   private readonly agent: Agent;
   private readonly url: string;
   private wakeTimer: NodeJS.Timeout | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
   private wakeAt = 0;
   private consecutiveFailures = 0;
   private lastSuccessAt = 0;
@@ -54,11 +55,15 @@ export class Forwarder {
   start(): void {
     this.running = true;
     this.schedule(0);
+    // A `queue replay` from another process writes to the store without waking this one: poll gently.
+    this.pollTimer = setInterval(() => this.schedule(0), 1000);
+    this.pollTimer.unref();
   }
 
   /** Stops taking new batches; waits up to `graceMs` for requests in flight. */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
+    if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
     const all = Promise.allSettled([...this.inFlight.values()]);

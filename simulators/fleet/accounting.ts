@@ -22,6 +22,8 @@ export class Accounting {
   connectFailures = 0;
   disconnects = 0;
   reconnects = 0;
+  /** Clock time of the latest acknowledgement (0 before the first). */
+  lastAckAt = 0;
   readonly fromSchedule = newHistogram();
   readonly fromSend = newHistogram();
   readonly schedulingLag = newHistogram();
@@ -34,6 +36,7 @@ export class Accounting {
   /** A good point acknowledged. `seq` is undefined for points that carry none (hex frames). */
   ack(device: string, seq: number | undefined, scheduledAt: number, sentAt: number, ackAt: number): void {
     this.acked++;
+    if (ackAt > this.lastAckAt) this.lastAckAt = ackAt;
     recordMs(this.fromSchedule, ackAt - scheduledAt);
     recordMs(this.fromSend, ackAt - sentAt);
     if (seq === undefined) return;

@@ -205,6 +205,7 @@ export async function runLocalFleet(
     endedAt: Date.now(),
     elapsedMs: Math.max(0, end - t0),
     scheduleMs: Math.max(0, scheduleEnd - t0),
+    lastAckMs: Math.max(0, acc.lastAckAt - t0),
     unacked: goodScheduled - goodDone,
   });
 }

@@ -16,6 +16,8 @@ export interface RunMeta {
   elapsedMs: number;
   /** t0 to the last scheduled point (the window rates are computed over). */
   scheduleMs: number;
+  /** t0 to the last acknowledgement. */
+  lastAckMs: number;
   unacked: number;
 }
 
@@ -36,11 +38,15 @@ function summaryOptions(o: ResolvedOptions): FleetSummary['options'] {
   };
 }
 
-function achieved(c: FleetSummary['counts'], elapsedMs: number): FleetSummary['achieved'] {
+/**
+ * Scheduled and sent per second over the schedule window; acked per second until the last ack (a backlog
+ * drained after the window must not inflate the rate).
+ */
+function achieved(c: FleetSummary['counts'], scheduleMs: number, lastAckMs: number): FleetSummary['achieved'] {
   return {
-    scheduledPerSec: perSec(c.scheduled, elapsedMs),
-    sentPerSec: perSec(c.sent, elapsedMs),
-    ackedPerSec: perSec(c.acked, elapsedMs),
+    scheduledPerSec: perSec(c.scheduled, scheduleMs),
+    sentPerSec: perSec(c.sent, scheduleMs),
+    ackedPerSec: perSec(c.acked, Math.max(scheduleMs, lastAckMs)),
   };
 }
 
@@ -75,10 +81,11 @@ export function buildSummary(acc: Accounting, o: ResolvedOptions, meta: RunMeta)
     endedAt: new Date(meta.endedAt).toISOString(),
     elapsedMs: Math.round(meta.elapsedMs),
     scheduleMs: Math.round(meta.scheduleMs),
+    lastAckMs: Math.round(meta.lastAckMs),
     options: summaryOptions(o),
     counts,
     ...latencies(acc.fromSchedule, acc.fromSend, acc.schedulingLag),
-    achieved: achieved(counts, meta.scheduleMs),
+    achieved: achieved(counts, meta.scheduleMs, meta.lastAckMs),
     connections: {
       connected: acc.connected,
       connectFailures: acc.connectFailures,
@@ -120,6 +127,7 @@ export function mergeSummaries(parts: readonly FleetSummary[], o: ResolvedOption
   // Shards share t0, so the longest shard elapsed is the run's.
   const elapsedMs = Math.max(...parts.map((p) => p.elapsedMs));
   const scheduleMs = Math.max(...parts.map((p) => p.scheduleMs));
+  const lastAckMs = Math.max(...parts.map((p) => p.lastAckMs));
   const merge = (k: keyof FleetSummary['histograms']) => mergeEncoded(parts.map((p) => p.histograms[k]));
   const conn = (f: (c: FleetSummary['connections']) => number): number =>
     parts.reduce((a, p) => a + f(p.connections), 0);
@@ -129,10 +137,11 @@ export function mergeSummaries(parts: readonly FleetSummary[], o: ResolvedOption
     endedAt: new Date(endedAt).toISOString(),
     elapsedMs,
     scheduleMs,
+    lastAckMs,
     options: summaryOptions(o),
     counts,
     ...latencies(merge('fromSchedule'), merge('fromSend'), merge('schedulingLag')),
-    achieved: achieved(counts, scheduleMs),
+    achieved: achieved(counts, scheduleMs, lastAckMs),
     connections: {
       connected: conn((c) => c.connected),
       connectFailures: conn((c) => c.connectFailures),

@@ -126,6 +126,8 @@ export interface FleetSummary {
   elapsedMs: number;
   /** Wall-clock time from the first to the last scheduled point: the window `achieved` rates use. */
   scheduleMs: number;
+  /** Wall-clock time from the first scheduled point to the last acknowledgement (`achieved.ackedPerSec` window). */
+  lastAckMs: number;
   options: {
     protocol: Protocol;
     target: string;

@@ -109,6 +109,20 @@ describe('mTLS', () => {
     expect(withToken.connected).toBe(true);
   });
 
+  it('mTLS over secure WebSocket maps the certificate the same way', async () => {
+    const { gw, sim } = await startStack({
+      auth: { mode: 'registry' },
+      devices,
+      mqtt: { wssPort: 0, tls: tlsConfig(true) },
+    });
+    const client = await connectMqtt(`wss://127.0.0.1:${gw.ports.wss}`, undefined, {
+      ca: pki.ca,
+      ...pki.client('sensor-1'),
+    });
+    await client.publishAsync('tago/data/post', record(6), { qos: 1 });
+    await waitFor(() => sim.stats().tokens['tok-sensor-1']?.points === 1);
+  });
+
   it('a certificate with the same CN from another CA is not that device', async () => {
     const { gw, sim } = await startStack({
       auth: { mode: 'registry' },
