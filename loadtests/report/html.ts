@@ -3,6 +3,7 @@
  * (latency percentiles, throughput, gateway CPU, memory, store depth). Inline CSS and SVG only: no script,
  * no font, no fetch.
  */
+import type { runData } from '../scenarios/mixed-load.js';
 import type { Report } from './report.js';
 import { type Band, esc, lineChart, type Series } from './svg.js';
 
@@ -38,7 +39,7 @@ function ladderSection(data: Record<string, unknown>): string {
 }
 
 function runsSection(data: Record<string, unknown>): string {
-  const runs = (data.runs ?? []) as Array<Record<string, any>>; // biome-ignore-line: report data is plain JSON
+  const runs = (data.runs ?? []) as Array<ReturnType<typeof runData>>;
   if (runs.length === 0) return '';
   const rows = runs.map((r) => [
     r.name,
