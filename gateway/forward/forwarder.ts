@@ -37,6 +37,11 @@ export class Forwarder {
   private pollTimer: NodeJS.Timeout | null = null;
   private wakeAt = 0;
   private consecutiveFailures = 0;
+  /**
+   * For a minute after a 429, one request at a time: TagoIO's window allows fewer requests than
+   * configured, and a burst of `maxInFlight` would meet as many refusals each window.
+   */
+  private serialUntil = 0;
   private lastSuccessAt = 0;
   private lastError = '';
 
@@ -115,8 +120,9 @@ export class Forwarder {
         nextWake = Math.min(nextWake, b.until - now);
       }
     }
-    while (this.inFlight.size < this.config.maxInFlight) {
-      const tokens = this.store.pendingTokens(this.config.maxInFlight - this.inFlight.size, exclude);
+    const limit = now < this.serialUntil ? 1 : this.config.maxInFlight;
+    while (this.inFlight.size < limit) {
+      const tokens = this.store.pendingTokens(limit - this.inFlight.size, exclude);
       if (tokens.length === 0) break;
       let paced = false;
       for (const token of tokens) {
@@ -175,6 +181,7 @@ export class Forwarder {
         const ra = retryAfterSeconds(retryAfterHeader, text) ?? 60;
         const until = Date.now() + ra * 1000;
         this.pacer.pause(until);
+        this.serialUntil = until + 60_000;
         this.lastError = `429 ${upstreamMessage(text)}`;
         this.log.warn({ device: deviceId, retryAfterSeconds: ra }, 'TagoIO rate limit reached; pausing forwarding');
         return;

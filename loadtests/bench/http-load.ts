@@ -1,0 +1,66 @@
+/**
+ * The HTTP load generator: autocannon (programmatic, in this process), `POST /data` with a one-record
+ * TagoIO JSON body, device tokens rotated per request. A warm-up run is discarded. Latency percentiles come
+ * from an HdrHistogram fed by autocannon's `response` events (its own coordinated-omission correction is
+ * off: this is a closed loop measuring capacity, and the p99 is the p99 at that load).
+ */
+import autocannon from 'autocannon';
+import { histogram } from './mqtt-load.js';
+
+export interface HttpResult {
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+const BODY = JSON.stringify({ variable: 'temperature', value: 21.5, unit: 'C' });
+
+function run(url: string, connections: number, seconds: number, tokens: string[], record: boolean): Promise<HttpResult> {
+  const h = histogram();
+  let n = 0;
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({
+      url: `${url}/data`,
+      connections,
+      duration: seconds,
+      timeout: 30,
+      requests: [
+        {
+          method: 'POST',
+          body: BODY,
+          setupRequest: (req) => ({
+            ...req,
+            headers: { 'content-type': 'application/json', 'device-token': tokens[n++ % tokens.length] as string },
+          }),
+        },
+      ],
+    });
+    instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
+      if (record) h.recordValue(Math.max(1, Math.round(ms * 1000)));
+    });
+    instance.then(
+      (res) => {
+        const r = {
+          reqPerSec: res['2xx'] / res.duration,
+          p50Ms: h.getValueAtPercentile(50) / 1000,
+          p99Ms: h.getValueAtPercentile(99) / 1000,
+          non2xx: res.non2xx,
+          errors: res.errors + res.timeouts,
+        };
+        h.destroy();
+        resolve(r);
+      },
+      (err: unknown) => reject(err),
+    );
+  });
+}
+
+export async function httpBench(
+  url: string,
+  opts: { connections: number; warmupSeconds: number; seconds: number; tokens: string[] },
+): Promise<HttpResult> {
+  await run(url, opts.connections, opts.warmupSeconds, opts.tokens, false);
+  return run(url, opts.connections, opts.seconds, opts.tokens, true);
+}

@@ -1,0 +1,400 @@
+/**
+ * `npm run bench`: throughput and latency of the gateway's full path against bare floors measured in the same
+ * run on the same machine with the same generator, each figure printed with its ratio to its floor, and a
+ * PASS/FAIL per target (docs/performance.md explains the method and keeps the last figures).
+ *
+ *   (a) MQTT QoS 1: bare mosquitto, bare aedes and the gateway (real CLI, own process: auth, the example hex
+ *       parser, validation, SQLite `sync: full` with group commit, forwarding to cloud-sim in another
+ *       process), 50 and 500 connections, payloads json1 / frame / json10, closed window of W publishes
+ *       outstanding per connection; then an open-model run at 5,000 points/s (latency from the scheduled time).
+ *   (b) HTTP POST /data: bare node:http vs the gateway, 100 connections (autocannon).
+ *   (c) drain: a 1,000,000-point backlog written into the store file, then forwarded to cloud-sim.
+ *   (d) memory: gateway RSS with 5,000 idle MQTT connections, then after N minutes at 5,000 points/s.
+ *
+ * Run: npm run build && npm run bench [-- --quick] [--duration 10] [--warmup 2] [--only mqtt,open,http,drain,memory]
+ *      [--conns 50,500] [--payloads json1,frame,json10] [--window 10] [--drain-points 1000000]
+ *      [--soak-minutes 1] [--profile] [--json FILE]
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { formatSelfTime, topSelfTime } from './cpu-profile-summary.js';
+import { fillBacklog } from './fill-backlog.js';
+import { httpBench } from './http-load.js';
+import { closeIdle, openIdle } from './idle-connections.js';
+import { closeClients, closedWindow, connectClients, type LoadResult, openModel, type Payload } from './mqtt-load.js';
+import { type Proc, projectRoot, rssMb, spawnNode, startMosquitto } from './processes.js';
+
+// ---- options -------------------------------------------------------------------------------------------
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+const list = (name: string, def: string) => (arg(name) ?? def).split(',').map((s) => s.trim());
+
+const QUICK = flag('quick');
+const DURATION_S = Number(arg('duration') ?? (QUICK ? 4 : 10));
+const WARMUP_S = Number(arg('warmup') ?? (QUICK ? 1 : 2));
+const ONLY = new Set(list('only', 'mqtt,open,http,drain,memory'));
+const CONNS = list('conns', '50,500').map(Number);
+const PAYLOADS = list('payloads', 'json1,frame,json10');
+const WINDOW = Number(arg('window') ?? 10);
+const DRAIN_POINTS = Number(arg('drain-points') ?? 1_000_000);
+const DRAIN_DEVICES = 100;
+const SOAK_MIN = Number(arg('soak-minutes') ?? 1);
+const IDLE_CONNS = Number(arg('idle-conns') ?? 5_000);
+const RATE = Number(arg('rate') ?? 5_000);
+const HTTP_CONNS = 100;
+const RPM = 600_000;
+const PROFILE = flag('profile');
+
+const TARGETS = { mqttRatio: 0.5, httpRatio: 0.6, p99Ms: 50, drainPerSec: 20_000, rssMb: 300 };
+
+// ---- payloads and devices ------------------------------------------------------------------------------
+
+const FRAME_DEVICES = 500;
+const rec = (i: number) => ({ variable: `temp_${i}`, value: 21.5 + i, unit: 'C' });
+const PAYLOAD: Record<string, Payload> = {
+  // One TagoIO record on tago/data/post, a device without a parser: 1 point per message.
+  json1: { name: 'json1', topic: 'tago/data/post', body: Buffer.from(JSON.stringify(rec(0))), points: 1 },
+  // A 5-byte binary frame on a device topic, decoded by parsers/examples/hex-sensor.js into 3 points.
+  frame: { name: 'frame', topic: 'sensors/frame', body: Buffer.from('0e1000eb37', 'hex'), points: 3 },
+  // Ten records in one JSON array on tago/data/post, no parser: 10 points per message.
+  json10: {
+    name: 'json10',
+    topic: 'tago/data/post',
+    body: Buffer.from(JSON.stringify(Array.from({ length: 10 }, (_, i) => rec(i)))),
+    points: 10,
+  },
+};
+const tokenFor = (payload: string) => (i: number) =>
+  payload === 'frame' ? `bench-frame-${i % FRAME_DEVICES}` : `bench-${payload}-${i}`;
+
+function gatewayConfig(dir: string, simUrl: string): string {
+  const root = projectRoot();
+  const file = join(dir, 'gateway.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1', maxConnections: 20_000 },
+      upstream: { url: simUrl, requestsPerMinute: RPM },
+      store: { dir: join(dir, 'data'), sync: 'full' },
+      devices: Array.from({ length: FRAME_DEVICES }, (_, i) => ({
+        name: `bench-frame-${i}`,
+        token: `bench-frame-${i}`,
+        parser: join(root, 'parsers/examples/hex-sensor.js'),
+      })),
+      limits: { authFailuresPerMinute: 0 },
+      log: { level: 'warn' },
+    }),
+  );
+  return file;
+}
+
+async function startSim(): Promise<Proc> {
+  return spawnNode('cloud-sim', [
+    'bin/tago-edge.js',
+    'cloud-sim',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--keep-records',
+    '100',
+  ]);
+}
+
+async function startGw(configFile: string, profileDir?: string): Promise<Proc> {
+  const flags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  return spawnNode('gateway', ['bin/tago-edge.js', 'gateway', '--config', configFile], flags);
+}
+
+async function depthPoints(httpUrl: string): Promise<number> {
+  const res = await request(`${httpUrl}/readyz`);
+  const body = (await res.body.json()) as { store: { depthPoints: number } };
+  return body.store.depthPoints;
+}
+
+// ---- output --------------------------------------------------------------------------------------------
+
+interface Row {
+  section: string;
+  target: string;
+  figure: string;
+  value: number;
+  unit: string;
+  p50?: number;
+  p99?: number;
+  floor?: string;
+  ratio?: number;
+}
+const rows: Row[] = [];
+const verdicts: Array<{ target: string; measured: string; pass: boolean }> = [];
+
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+function addRow(r: Row): void {
+  rows.push(r);
+  const lat = r.p99 !== undefined ? `  p50 ${fmt(r.p50 ?? 0, 1)} ms  p99 ${fmt(r.p99, 1)} ms` : '';
+  const ratio = r.ratio !== undefined ? `  = ${fmt(r.ratio * 100, 0)} % of ${r.floor}` : '';
+  log(`${r.section} ${r.target}: ${fmt(r.value)} ${r.unit}${lat}${ratio}`);
+}
+function verdict(target: string, measured: string, pass: boolean): void {
+  verdicts.push({ target, measured, pass });
+}
+
+function machine(): string {
+  const cpu = cpus()[0]?.model ?? 'unknown cpu';
+  return `${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 1024 ** 3, 1)} GiB RAM, Node ${process.version}, ${process.platform}`;
+}
+
+// ---- the phases ----------------------------------------------------------------------------------------
+
+async function mqttPhase(targets: Array<{ name: string; url: string }>): Promise<void> {
+  const warmupMs = WARMUP_S * 1000;
+  const durationMs = DURATION_S * 1000;
+  for (const p of PAYLOADS) {
+    const payload = PAYLOAD[p];
+    if (!payload) throw new Error(`--payloads: unknown payload ${p} (json1, frame, json10)`);
+    for (const conns of CONNS) {
+      const results = new Map<string, LoadResult>();
+      for (const t of targets) {
+        const clients = await connectClients(t.url, conns, tokenFor(p));
+        const r = await closedWindow(clients, payload, { window: WINDOW, warmupMs, durationMs });
+        await closeClients(clients);
+        results.set(t.name, r);
+        const floor = results.get('mosquitto');
+        addRow({
+          section: `mqtt ${p} ${conns}c`,
+          target: t.name,
+          figure: 'msgs/s',
+          value: r.msgsPerSec,
+          unit: `msg/s (${fmt(r.pointsPerSec)} points/s${r.errors ? `, ${r.errors} errors` : ''})`,
+          p50: r.p50Ms,
+          p99: r.p99Ms,
+          ...(floor && t.name !== 'mosquitto' ? { floor: 'mosquitto', ratio: r.msgsPerSec / floor.msgsPerSec } : {}),
+        });
+        await new Promise((r2) => setTimeout(r2, 500)); // let the previous target settle (commits, forwards)
+      }
+      const gw = results.get('gateway');
+      const mq = results.get('mosquitto');
+      if (gw && mq && p !== 'json10') {
+        const ratio = gw.msgsPerSec / mq.msgsPerSec;
+        verdict(
+          `MQTT QoS 1 ${p === 'json1' ? '1 point' : '1 frame (parser)'}/msg, ${conns} conns ≥ ${TARGETS.mqttRatio * 100} % of mosquitto`,
+          `${fmt(gw.msgsPerSec)} vs ${fmt(mq.msgsPerSec)} msg/s = ${fmt(ratio * 100)} %`,
+          ratio >= TARGETS.mqttRatio,
+        );
+      }
+    }
+  }
+}
+
+async function openPhase(url: string, minutes?: number, onSample?: () => void): Promise<LoadResult> {
+  const payload = PAYLOAD.json1 as Payload;
+  const clients = await connectClients(url, 500, tokenFor('json1'));
+  const durationMs = minutes !== undefined ? minutes * 60_000 : DURATION_S * 1000;
+  const sampler = onSample ? setInterval(onSample, 5_000) : null;
+  const r = await openModel(clients, payload, { ratePerSec: RATE, warmupMs: WARMUP_S * 1000, durationMs });
+  if (sampler) clearInterval(sampler);
+  await closeClients(clients);
+  return r;
+}
+
+async function httpPhase(floorUrl: string, gwUrl: string): Promise<void> {
+  const tokens = Array.from({ length: 100 }, (_, i) => `bench-http-${i}`);
+  const opts = { connections: HTTP_CONNS, warmupSeconds: WARMUP_S, seconds: DURATION_S, tokens };
+  const floor = await httpBench(floorUrl, opts);
+  addRow({ section: 'http 100c', target: 'node:http', figure: 'req/s', value: floor.reqPerSec, unit: 'req/s', p50: floor.p50Ms, p99: floor.p99Ms });
+  const gw = await httpBench(gwUrl, opts);
+  const ratio = gw.reqPerSec / floor.reqPerSec;
+  addRow({
+    section: 'http 100c',
+    target: 'gateway',
+    figure: 'req/s',
+    value: gw.reqPerSec,
+    unit: `req/s${gw.non2xx + gw.errors ? ` (${gw.non2xx} non-2xx, ${gw.errors} errors)` : ''}`,
+    p50: gw.p50Ms,
+    p99: gw.p99Ms,
+    floor: 'node:http',
+    ratio,
+  });
+  verdict(
+    `HTTP POST /data, 100 conns ≥ ${TARGETS.httpRatio * 100} % of bare node:http`,
+    `${fmt(gw.reqPerSec)} vs ${fmt(floor.reqPerSec)} req/s = ${fmt(ratio * 100)} %`,
+    ratio >= TARGETS.httpRatio,
+  );
+}
+
+async function drainPhase(dir: string, simUrl: string): Promise<void> {
+  const ddir = join(dir, 'drain');
+  mkdirSync(join(ddir, 'data'), { recursive: true });
+  log(`drain: writing a ${fmt(DRAIN_POINTS)}-point backlog over ${DRAIN_DEVICES} devices`);
+  const t0 = performance.now();
+  const { bytes } = await fillBacklog(join(ddir, 'data', 'tago-edge.db'), DRAIN_POINTS, DRAIN_DEVICES);
+  log(`drain: backlog written in ${fmt((performance.now() - t0) / 1000, 1)} s (${fmt(bytes / 1024 ** 2, 0)} MB)`);
+  const t1 = performance.now();
+  const gw = await startGw(gatewayConfig(ddir, simUrl));
+  const started = performance.now();
+  const http = `http://127.0.0.1:${gw.ports.http}`;
+  let depth = await depthPoints(http);
+  const initial = depth;
+  while (depth > 0) {
+    await new Promise((r) => setTimeout(r, 100));
+    depth = await depthPoints(http);
+    if (performance.now() - started > 600_000) break;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const perSec = (initial - depth) / seconds;
+  await gw.stop();
+  addRow({
+    section: 'drain',
+    target: 'gateway',
+    figure: 'points/s',
+    value: perSec,
+    unit: `points/s (${fmt(initial)} points in ${fmt(seconds, 1)} s, startup ${fmt((started - t1) / 1000, 1)} s, ${fmt(depth)} left)`,
+  });
+  verdict(
+    `drain of a ${fmt(DRAIN_POINTS)}-point backlog ≥ ${fmt(TARGETS.drainPerSec)} points/s`,
+    `${fmt(perSec)} points/s`,
+    perSec >= TARGETS.drainPerSec && depth === 0,
+  );
+}
+
+async function memoryPhase(dir: string, simUrl: string): Promise<void> {
+  const mdir = join(dir, 'memory');
+  mkdirSync(mdir, { recursive: true });
+  const gw = await startGw(gatewayConfig(mdir, simUrl));
+  const port = Number(gw.ports.mqtt);
+  await new Promise((r) => setTimeout(r, 1_000));
+  const base = rssMb(gw.pid);
+  log(`memory: opening ${fmt(IDLE_CONNS)} idle MQTT connections`);
+  const idle = await openIdle(port, IDLE_CONNS, (i) => `bench-idle-${i}`);
+  await new Promise((r) => setTimeout(r, 3_000));
+  const withIdle = rssMb(gw.pid);
+  addRow({
+    section: 'memory',
+    target: 'gateway',
+    figure: 'RSS',
+    value: withIdle,
+    unit: `MB RSS with ${fmt(IDLE_CONNS)} idle connections (${fmt(base)} MB before, ${fmt(((withIdle - base) * 1024) / IDLE_CONNS, 1)} kB/conn)`,
+  });
+  verdict(`RSS with ${fmt(IDLE_CONNS)} idle MQTT connections ≤ ${TARGETS.rssMb} MB`, `${fmt(withIdle)} MB`, withIdle <= TARGETS.rssMb);
+  if (SOAK_MIN > 0) {
+    log(`memory: ${SOAK_MIN} min at ${fmt(RATE)} points/s (500 more connections, idle ones kept open)`);
+    let peak = withIdle;
+    const r = await openPhase(`mqtt://127.0.0.1:${port}`, SOAK_MIN, () => {
+      peak = Math.max(peak, rssMb(gw.pid));
+    });
+    const after = rssMb(gw.pid);
+    peak = Math.max(peak, after);
+    addRow({
+      section: 'memory',
+      target: 'gateway',
+      figure: 'RSS',
+      value: after,
+      unit: `MB RSS after ${SOAK_MIN} min at ${fmt(RATE)} points/s (peak ${fmt(peak)} MB; p99 ${fmt(r.p99Ms, 1)} ms, max ${fmt(r.maxMs, 1)} ms, ${r.unanswered ?? 0} unanswered)`,
+    });
+    verdict(`RSS after ${SOAK_MIN} min at ${fmt(RATE)} points/s ≤ ${TARGETS.rssMb} MB`, `${fmt(after)} MB (peak ${fmt(peak)})`, after <= TARGETS.rssMb);
+  }
+  closeIdle(idle);
+  await gw.stop();
+}
+
+// ---- main ----------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tago-edge-bench-'));
+  const profileDir = PROFILE ? join(dir, 'profile') : undefined;
+  const started = Date.now();
+  const procs: Proc[] = [];
+  log(`machine: ${machine()}`);
+  try {
+    const sim = await startSim();
+    procs.push(sim);
+    const simUrl = String(sim.ports.url);
+    if (ONLY.has('mqtt') || ONLY.has('open') || ONLY.has('http')) {
+      const gw = await startGw(gatewayConfig(dir, simUrl), profileDir);
+      procs.push(gw);
+      const gwMqtt = `mqtt://127.0.0.1:${gw.ports.mqtt}`;
+      if (ONLY.has('mqtt')) {
+        const mosq = await startMosquitto(dir);
+        const aedes = await spawnNode('aedes', ['dist/loadtests/bench/aedes-floor.js']);
+        procs.push(mosq, aedes);
+        await mqttPhase([
+          { name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.ports.mqtt}` },
+          { name: 'aedes', url: `mqtt://127.0.0.1:${aedes.ports.mqtt}` },
+          { name: 'gateway', url: gwMqtt },
+        ]);
+        await mosq.stop();
+        await aedes.stop();
+      }
+      if (ONLY.has('open')) {
+        const r = await openPhase(gwMqtt);
+        addRow({
+          section: `mqtt open-model ${fmt(RATE)}/s 500c`,
+          target: 'gateway',
+          figure: 'p99',
+          value: r.p99Ms,
+          unit: `ms p99 publish→PUBACK from the scheduled time (p50 ${fmt(r.p50Ms, 1)}, p99.9 ${fmt(r.p999Ms, 1)}, max ${fmt(r.maxMs, 1)} ms; ${fmt(r.acked)} acked, ${r.unanswered ?? 0} unanswered)`,
+        });
+        verdict(
+          `publish→PUBACK p99 ≤ ${TARGETS.p99Ms} ms at ${fmt(RATE)} points/s (open model)`,
+          `p99 ${fmt(r.p99Ms, 1)} ms`,
+          r.p99Ms <= TARGETS.p99Ms && (r.unanswered ?? 0) === 0,
+        );
+      }
+      if (ONLY.has('http')) {
+        const floor = await spawnNode('http-floor', ['dist/loadtests/bench/http-floor.js']);
+        procs.push(floor);
+        await httpPhase(`http://127.0.0.1:${floor.ports.http}`, `http://127.0.0.1:${gw.ports.http}`);
+        await floor.stop();
+      }
+      await gw.stop(30_000);
+    }
+    if (ONLY.has('drain')) await drainPhase(dir, simUrl);
+    if (ONLY.has('memory')) await memoryPhase(dir, simUrl);
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+  }
+
+  const out: string[] = [];
+  out.push('');
+  out.push('tago-edge bench');
+  out.push(`machine: ${machine()}`);
+  out.push(
+    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection. Gateway: sqlite sync=full, groupCommitMs 2, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response.`,
+  );
+  out.push('');
+  out.push(`${'scenario'.padEnd(30)} ${'system'.padEnd(10)} ${'figure'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  ratio`);
+  for (const r of rows) {
+    out.push(
+      `${r.section.padEnd(30)} ${r.target.padEnd(10)} ${fmt(r.value, r.figure === 'p99' ? 1 : 0).padStart(12)} ${r.p50 !== undefined ? fmt(r.p50, 1).padStart(8) : '        '} ${r.p99 !== undefined ? fmt(r.p99, 1).padStart(8) : '        '}  ${r.ratio !== undefined ? `${fmt(r.ratio * 100)} % of ${r.floor}` : ''}  ${r.unit}`,
+    );
+  }
+  out.push('');
+  for (const v of verdicts) out.push(`${v.pass ? 'PASS' : 'FAIL'}  ${v.target}: ${v.measured}`);
+  out.push(`(${fmt((Date.now() - started) / 1000)} s)`);
+  console.log(out.join('\n'));
+
+  if (profileDir) {
+    const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+    for (const f of files) {
+      console.log(`\ngateway CPU profile ${join(profileDir, f)}: top self time`);
+      console.log(formatSelfTime(topSelfTime(join(profileDir, f), 30)));
+    }
+  }
+  const jsonFile = arg('json');
+  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ machine: machine(), rows, verdicts }, null, 2));
+  if (!profileDir && !flag('keep')) rmSync(dir, { recursive: true, force: true });
+  else log(`kept ${dir}`);
+  process.exitCode = verdicts.every((v) => v.pass) ? 0 : 1;
+}
+
+await main();
