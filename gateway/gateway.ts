@@ -129,6 +129,13 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     forwarder,
     log,
     reload(next) {
+      // Devices, parsers and limits apply at once; listeners, upstream and store need a restart.
+      const restartOnly = (['http', 'mqtt', 'upstream', 'store', 'parsers'] as const).filter(
+        (k) => JSON.stringify(next[k]) !== JSON.stringify(current[k]),
+      );
+      if (restartOnly.length > 0) {
+        log.warn({ sections: restartOnly }, 'these configuration sections change only after a restart');
+      }
       current = next;
       directory.setDevices(next.auth.mode, next.devices);
       admission.update(next);

@@ -1,3 +1,4 @@
+import { watchFile } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../../gateway/config/load.js';
 import { startGateway } from '../../gateway/gateway.js';
@@ -7,6 +8,7 @@ export function registerGateway(program: Command): void {
     .command('gateway')
     .description('run the gateway (what `npm start` runs); embedded defaults, no config file needed')
     .option('-c, --config <file>', 'YAML or JSON config file (default: $TAGO_EDGE_CONFIG, else built-in defaults)')
+    .option('--watch', 'reload when the config file changes (as SIGHUP does)')
     .addHelpText(
       'after',
       `
@@ -14,8 +16,9 @@ Environment overrides: TAGO_EDGE_HTTP_PORT, TAGO_EDGE_MQTT_PORT, TAGO_EDGE_UPSTR
 TAGO_EDGE_DATA_DIR, TAGO_EDGE_LOG_LEVEL, TAGO_EDGE_CONFIG, TAGO_EDGE_STORE_KEY.
 Signals: SIGTERM/SIGINT stop gracefully (exit 0); SIGHUP reloads the config file.`,
     )
-    .action(async (opts: { config?: string }) => {
+    .action(async (opts: { config?: string; watch?: boolean }) => {
       const config = loadConfig({ file: opts.config });
+      const file = opts.config ?? (process.env.TAGO_EDGE_CONFIG || undefined);
       const gw = await startGateway(config);
       let stopping = false;
       const stop = (signal: string) => {
@@ -32,12 +35,24 @@ Signals: SIGTERM/SIGINT stop gracefully (exit 0); SIGHUP reloads the config file
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGHUP', () => {
+      const reload = (why: string) => {
         try {
           gw.reload(loadConfig({ file: opts.config }));
         } catch (err) {
-          gw.log.error({ error: (err as Error).message }, 'new configuration refused; the running one stays');
+          gw.log.error(
+            { error: (err as Error).message, trigger: why },
+            'new configuration refused; the running one stays',
+          );
         }
-      });
+      };
+      process.on('SIGHUP', () => reload('SIGHUP'));
+      if (opts.watch && file) {
+        // Editors save in bursts (truncate, write, rename): settle for 200 ms before reading.
+        let timer: NodeJS.Timeout | undefined;
+        watchFile(file, { interval: 500 }, () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => reload('watch'), 200);
+        });
+      }
     });
 }

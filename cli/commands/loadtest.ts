@@ -23,7 +23,7 @@ interface Flags {
   tokens?: string;
   readUrl?: string;
   memoryLimitMb: string;
-  outageWindow: string;
+  outageWindow?: string;
   upstreamRpm: string;
   json?: boolean;
 }
@@ -87,7 +87,7 @@ export function registerLoadtest(program: Command): void {
     .option('--tokens <file>', 'device tokens to use, one per line or a JSON array (default: seeded tokens)')
     .option('--read-url <url>', 'TagoIO-compatible GET /data base URL, read with the device tokens, to count loss remotely')
     .option('--memory-limit-mb <n>', 'memory the gateway may use; the SLO is a % of it', '512')
-    .option('--outage-window <time>', 'how long the upstream is down in `outage`', '20s')
+    .option('--outage-window <time>', 'how long the upstream is down in `outage` (default 20s; --quick 5s)')
     .option('--upstream-rpm <n>', 'local stack: gateway upstream.requestsPerMinute (TagoIO Scale = 15000)', '15000')
     .option('--json', 'print report.json on stdout instead of the verdict table')
     .addHelpText(
@@ -138,7 +138,12 @@ Examples:
         speedup: positiveNumber('--speedup', flags.speedup),
         durationMs,
         memoryLimitMb: positiveNumber('--memory-limit-mb', flags.memoryLimitMb),
-        outageWindowMs: parseDuration('--outage-window', flags.outageWindow),
+        outageWindowMs:
+          flags.outageWindow === undefined
+            ? flags.quick
+              ? 5_000
+              : 20_000
+            : parseDuration('--outage-window', flags.outageWindow),
         upstreamRpm: positiveNumber('--upstream-rpm', flags.upstreamRpm, true),
         targetHttp,
         targetMqtt,

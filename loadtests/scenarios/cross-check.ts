@@ -1,6 +1,6 @@
 /**
- * A second opinion on one ladder step: the same endpoint at the same concurrency, measured by `hey` (or
- * `wrk` with a Lua script when hey is missing). Both are closed-loop generators like autocannon, so the p99s
+ * A second opinion on one ladder step: the same endpoint at the same concurrency, measured by `wrk` (a Lua
+ * script rotates the tokens) or `hey` when wrk is missing. Both are closed-loop generators like autocannon, so the p99s
  * should agree; a large disagreement means one of the tools (or the generator host) is the bottleneck.
  */
 import { spawn } from 'node:child_process';
@@ -69,37 +69,55 @@ export function parseWrk(out: string): CrossCheck | undefined {
   return { tool: 'wrk', p99Ms: p99, p50Ms: p('50'), requestsPerSec: rps ? Number(rps[1]) : undefined };
 }
 
+/** A wrk script that POSTs the body with the device token rotated per request, like the autocannon steps. */
+export function wrkScript(tokens: readonly string[], body: string): string {
+  const list = tokens.map((t) => JSON.stringify(t)).join(', ');
+  return [
+    `local tokens = { ${list} }`,
+    `local body = ${JSON.stringify(body)}`,
+    'local i = 0',
+    'request = function()',
+    '  i = i + 1',
+    '  return wrk.format("POST", "/data", { ["Content-Type"] = "application/json", ["Device-Token"] = tokens[(i % #tokens) + 1] }, body)',
+    'end',
+    '',
+  ].join('\n');
+}
+
+/**
+ * wrk first (its Lua script rotates tokens exactly as the ladder does); hey when wrk is missing (hey sends
+ * one token, so every request is the same device).
+ */
 export async function crossCheck(
   url: string,
   connections: number,
   durationSec: number,
-  token: string,
+  tokens: readonly string[],
   body: string,
 ): Promise<CrossCheck | { error: string }> {
-  const hey = await run(
-    'hey',
-    ['-z', `${durationSec}s`, '-c', String(connections), '-m', 'POST', '-H', `Device-Token: ${token}`, '-T', 'application/json', '-d', body, url],
-    (durationSec + 30) * 1000,
-  );
-  const fromHey = hey.code === 0 ? parseHey(hey.out) : undefined;
-  if (fromHey) return fromHey;
   const dir = mkdtempSync(join(tmpdir(), 'tago-edge-wrk-'));
+  let wrkCode: number | null = null;
   try {
     const script = join(dir, 'post.lua');
-    writeFileSync(
-      script,
-      `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Device-Token"] = ${JSON.stringify(token)}\n`,
-    );
+    writeFileSync(script, wrkScript(tokens.slice(0, 500), body));
     const threads = Math.min(2, connections);
     const wrk = await run(
       'wrk',
       ['-t', String(threads), '-c', String(connections), '-d', `${durationSec}s`, '--latency', '-s', script, url],
       (durationSec + 30) * 1000,
     );
+    wrkCode = wrk.code;
     const fromWrk = wrk.code === 0 ? parseWrk(wrk.out) : undefined;
     if (fromWrk) return fromWrk;
-    return { error: `neither hey nor wrk produced a p99 (hey exit ${hey.code}, wrk exit ${wrk.code})` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  const hey = await run(
+    'hey',
+    ['-z', `${durationSec}s`, '-c', String(connections), '-m', 'POST', '-H', `Device-Token: ${tokens[0]}`, '-T', 'application/json', '-d', body, url],
+    (durationSec + 30) * 1000,
+  );
+  const fromHey = hey.code === 0 ? parseHey(hey.out) : undefined;
+  if (fromHey) return fromHey;
+  return { error: `neither wrk nor hey produced a p99 (wrk exit ${wrkCode}, hey exit ${hey.code})` };
 }

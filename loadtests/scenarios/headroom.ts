@@ -11,7 +11,7 @@ import { mixChecks, runData, runMix } from './mixed-load.js';
 
 export async function headroom(ctx: Ctx, settle: () => Promise<void>): Promise<ScenarioResult> {
   const multipliers = ctx.settings.quick ? [1, 2, 4] : [1, 2, 4, 8, 16, 32, 64];
-  const stepMs = ctx.settings.quick ? 3_000 : 8_000;
+  const stepMs = ctx.settings.quick ? 3_000 : 6_000;
   const base = SIZING_POINTS_PER_SEC * ctx.settings.speedup;
   const steps = [];
   let best: number | undefined;

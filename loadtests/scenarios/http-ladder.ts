@@ -41,7 +41,14 @@ function histogram() {
   return build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 }
 
-async function step(ctx: Ctx, url: string, connections: number, durationSec: number, tokens: string[]): Promise<LadderStep> {
+async function step(
+  ctx: Ctx,
+  url: string,
+  connections: number,
+  durationSec: number,
+  tokens: string[],
+  series = `ladder c=${connections}`,
+): Promise<LadderStep> {
   const all = histogram();
   let second = histogram();
   let n = 0;
@@ -60,7 +67,6 @@ async function step(ctx: Ctx, url: string, connections: number, durationSec: num
       },
     ],
   });
-  const series = `ladder c=${connections}`;
   instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
     const us = Math.max(1, Math.round(ms * 1000));
     all.recordValue(us);
@@ -113,6 +119,9 @@ export async function httpLadder(ctx: Ctx): Promise<ScenarioResult> {
   const steps: LadderStep[] = [];
   const checks: Check[] = [];
   const { slos } = ctx;
+  // Warm-up (JIT, connection pools, SQLite pages): measured by nobody.
+  ctx.progress.log('http-ladder: warm-up, 10 connections, 2 s (discarded)');
+  await ctx.timeline.phase('ladder warm-up', () => step(ctx, url, 10, 2, tokens, 'warm-up'));
   for (const c of LADDER) {
     ctx.progress.log(`http-ladder: ${c} connections for ${durationSec} s`);
     const s = await ctx.timeline.phase(`ladder ${c}`, () => step(ctx, url, c, durationSec, tokens));
@@ -141,7 +150,7 @@ export async function httpLadder(ctx: Ctx): Promise<ScenarioResult> {
   if (at) {
     ctx.progress.log(`http-ladder: cross-check at ${CROSS_CHECK_AT} connections with hey/wrk for ${durationSec} s`);
     const cc: CrossCheck | { error: string } = await ctx.timeline.phase('ladder cross-check', () =>
-      crossCheck(url, CROSS_CHECK_AT, durationSec, tokens[0]!, BODY),
+      crossCheck(url, CROSS_CHECK_AT, durationSec, tokens, BODY),
     );
     if ('error' in cc) agreement = cc;
     else agreement = { tool: cc.tool, p99Ms: cc.p99Ms, autocannonP99Ms: at.p99, ratio: Math.round((at.p99 / cc.p99Ms) * 100) / 100 };

@@ -107,4 +107,28 @@ describe('reload (SIGHUP)', () => {
     expect(await post('tok-b')).toBe(200);
     expect(await post('tok-a')).toBe(200);
   });
+
+  it('--watch reloads when the file changes', async () => {
+    const sim = await startCloudSim({ port: 0, quiet: true });
+    onTestFinished(() => sim.close());
+    const dir = tempDir();
+    const file = join(dir, 'gw.yaml');
+    const base = `http: { port: 0, host: 127.0.0.1 }\nmqtt: { port: 0, host: 127.0.0.1 }\nupstream: { url: "${sim.url}" }\nstore: { dir: "${dir}/data" }\nauth: { mode: registry }\n`;
+    writeFileSync(file, `${base}devices:\n  - { name: a, token: tok-a }\n`);
+    const gw = spawnCli(['gateway', '--config', file, '--watch'], { env: { TAGO_EDGE_CONFIG: '' } });
+    const line = await gw.waitForEvent('listening');
+    const post = async (token: string) => {
+      const res = await request(`http://127.0.0.1:${line.http}/data`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'device-token': token },
+        body: '{"variable":"x","value":1}',
+      });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    expect(await post('tok-c')).toBe(401);
+    writeFileSync(file, `${base}devices:\n  - { name: a, token: tok-a }\n  - { name: c, token: tok-c }\n`);
+    await gw.waitForEvent('reloaded', 10_000);
+    expect(await post('tok-c')).toBe(200);
+  });
 });

@@ -32,7 +32,7 @@ function raw(port: number): Socket {
 async function closesWithin(sock: Socket, ms: number): Promise<void> {
   if (sock.destroyed) return;
   await Promise.race([
-    once(sock, 'close'),
+    new Promise((resolve) => sock.once('close', resolve)),
     new Promise((_r, reject) => setTimeout(() => reject(new Error(`socket still open after ${ms} ms`)), ms)),
   ]);
 }

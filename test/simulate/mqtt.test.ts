@@ -114,3 +114,37 @@ describe('simulate over MQTT (aedes broker on port 0)', () => {
     expect(s.counts.unacked).toBe(10);
   });
 });
+
+describe('simulate over MQTT on WebSocket', () => {
+  it('publishes over ws:// to aedes behind a WebSocket server', async () => {
+    const { createServer } = await import('node:http');
+    const { WebSocketServer, createWebSocketStream } = await import('ws');
+    const { Aedes } = await import('aedes');
+    const aedes = await Aedes.createBroker();
+    let publishes = 0;
+    aedes.on('publish', (_p, client) => {
+      if (client) publishes++;
+    });
+    const http = createServer();
+    const wss = new WebSocketServer({ server: http });
+    wss.on('connection', (ws) => aedes.handle(createWebSocketStream(ws) as never));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const port = (http.address() as import('node:net').AddressInfo).port;
+    try {
+      const s = await runFleet({
+        protocol: 'ws',
+        targetMqtt: `ws://127.0.0.1:${port}/`,
+        devices: 4,
+        ratePerSec: 200,
+        count: 3,
+      });
+      expect(s.counts.acked).toBe(12);
+      expect(publishes).toBe(12);
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+      await new Promise<void>((r) => http.close(() => r()));
+      await new Promise<void>((r) => aedes.close(() => r()));
+    }
+  });
+});

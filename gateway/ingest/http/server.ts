@@ -8,6 +8,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
+import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
 import {
@@ -68,6 +69,14 @@ function bodyKind(contentType: string | undefined): 'json' | 'raw' | 'sniff' | '
 
 function toInput(kind: 'json' | 'raw' | 'sniff', body: Buffer): IngestInput {
   if (kind === 'raw') return { kind: 'raw', payload: body };
+  if (kind === 'json') assertJsonDepth(body, 'body');
+  if (kind === 'sniff') {
+    try {
+      assertJsonDepth(body, 'body');
+    } catch {
+      return { kind: 'raw', payload: body };
+    }
+  }
   try {
     return { kind: 'json', body: JSON.parse(body.toString('utf8')), raw: body };
   } catch (err) {

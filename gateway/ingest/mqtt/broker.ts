@@ -10,6 +10,7 @@
  * store could not take is refused: the device keeps it and sends it again.
  */
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
 import {
@@ -246,7 +247,12 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
 }
 
 function toInput(topic: string, payload: Buffer): IngestInput {
-  if (topic !== DATA_TOPIC) return { kind: 'raw', payload, topic };
+  if (topic !== DATA_TOPIC) {
+    // JSON on another topic is taken as data when the device has no parser: the same depth limit.
+    if (payload[0] === 0x7b || payload[0] === 0x5b) assertJsonDepth(payload, `payload on ${topic}`);
+    return { kind: 'raw', payload, topic };
+  }
+  assertJsonDepth(payload, `${DATA_TOPIC} payload`);
   try {
     return { kind: 'json', body: JSON.parse(payload.toString('utf8')), raw: payload };
   } catch (err) {
