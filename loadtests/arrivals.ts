@@ -58,7 +58,10 @@ export async function readFromApi(
       const s = rec.metadata?.sim_seq;
       if (typeof d !== 'string' || typeof s !== 'number') continue;
       let set = seqs.get(d);
-      if (!set) seqs.set(d, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        seqs.set(d, set);
+      }
       if (set.has(s)) duplicates.set(d, (duplicates.get(d) ?? 0) + 1);
       else set.add(s);
     }
@@ -118,7 +121,10 @@ export class ArrivalTracker {
           const list = received[id];
           if (!list) continue;
           let seen = this.#seen.get(id);
-          if (!seen) this.#seen.set(id, (seen = new Set()));
+          if (!seen) {
+            seen = new Set();
+            this.#seen.set(id, seen);
+          }
           for (const seq of list) {
             if (seen.has(seq)) continue;
             seen.add(seq);

@@ -43,7 +43,11 @@ export function scheduledAt(run: Pick<FleetRun, 't0' | 'periodMs' | 'spec'>, ind
   return run.t0 + (index * run.periodMs) / run.spec.devices + seq * run.periodMs;
 }
 
-export async function runLoad(ctx: Ctx, spec: LoadSpec, onT0?: (t0: number, periodMs: number) => void): Promise<FleetRun> {
+export async function runLoad(
+  ctx: Ctx,
+  spec: LoadSpec,
+  onT0?: (t0: number, periodMs: number) => void,
+): Promise<FleetRun> {
   const target = spec.protocol === 'http' || spec.protocol === 'https' ? ctx.target.http : ctx.target.mqtt;
   const ratePerSec = (spec.pointsPerDay / 86_400) * spec.speedup;
   const periodMs = (1000 * spec.devices) / ratePerSec;

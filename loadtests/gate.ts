@@ -66,15 +66,37 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   let stack: LocalStack | undefined;
   let target: Target;
   if (remote) {
-    target = { http: o.targetHttp, mqtt: o.targetMqtt, simUrl: undefined, readUrl: o.readUrl, tokens: o.tokens, gatewayPid: undefined, local: false };
+    target = {
+      http: o.targetHttp,
+      mqtt: o.targetMqtt,
+      simUrl: undefined,
+      readUrl: o.readUrl,
+      tokens: o.tokens,
+      gatewayPid: undefined,
+      local: false,
+    };
     progress.log(`target: ${[o.targetHttp, o.targetMqtt].filter(Boolean).join(' and ')} (nothing started locally)`);
   } else {
     progress.log('starting the local stack: cloud-sim and gateway as separate processes');
     stack = await startLocalStack({ requestsPerMinute: o.upstreamRpm });
-    target = { http: stack.http, mqtt: stack.mqtt, simUrl: stack.simUrl, readUrl: undefined, tokens: o.tokens, gatewayPid: stack.gatewayPid, local: true };
-    progress.log(`gateway ${stack.http} ${stack.mqtt} (pid ${stack.gatewayPid}), cloud-sim ${stack.simUrl}, upstream limit ${o.upstreamRpm}/min`);
+    target = {
+      http: stack.http,
+      mqtt: stack.mqtt,
+      simUrl: stack.simUrl,
+      readUrl: undefined,
+      tokens: o.tokens,
+      gatewayPid: stack.gatewayPid,
+      local: true,
+    };
+    progress.log(
+      `gateway ${stack.http} ${stack.mqtt} (pid ${stack.gatewayPid}), cloud-sim ${stack.simUrl}, upstream limit ${o.upstreamRpm}/min`,
+    );
   }
-  const sampler = new Sampler(timeline, target.http ? `${target.http.replace(/\/+$/, '')}/metrics` : undefined, target.gatewayPid);
+  const sampler = new Sampler(
+    timeline,
+    target.http ? `${target.http.replace(/\/+$/, '')}/metrics` : undefined,
+    target.gatewayPid,
+  );
   sampler.start(1_000);
   const ctx: Ctx = {
     target,
@@ -108,7 +130,9 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   } else if (ladder && 'error' in ladder) notes.push(`http-ladder cross-check: ${ladder.error}`);
   const hr = results.find((r) => r.name === 'headroom')?.data;
   if (hr && typeof hr.ratio === 'number') {
-    notes.push(`headroom: ${hr.ratio.toFixed(0)}× the sizing target (100,000 points/day)${hr.lowerBound ? ', a lower bound: no step broke' : ''}`);
+    notes.push(
+      `headroom: ${hr.ratio.toFixed(0)}× the sizing target (100,000 points/day)${hr.lowerBound ? ', a lower bound: no step broke' : ''}`,
+    );
   }
   for (const r of results) if (r.skipped) notes.push(`${r.name}: skipped: ${r.skipped}`);
   const cpu = cpus();
@@ -125,18 +149,34 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
       platform: `${process.platform}-${process.arch}`,
     },
     target: { mode: remote ? 'remote' : 'local', http: target.http, mqtt: target.mqtt, readUrl: target.readUrl },
-    settings: { scenarios: o.scenarios, quick: o.quick, speedup: o.speedup, durationMs: o.durationMs, memoryLimitMb: o.memoryLimitMb },
+    settings: {
+      scenarios: o.scenarios,
+      quick: o.quick,
+      speedup: o.speedup,
+      durationMs: o.durationMs,
+      memoryLimitMb: o.memoryLimitMb,
+    },
     slos: o.slos,
     verdict,
     scenarios: results,
     notes,
-    timeline: { latency: timeline.latency, throughput: timeline.throughput, samples: timeline.samples, phases: timeline.phases },
+    timeline: {
+      latency: timeline.latency,
+      throughput: timeline.throughput,
+      samples: timeline.samples,
+      phases: timeline.phases,
+    },
   };
   const files = writeReport(o.reportDir, report);
   return { report, files };
 }
 
-function runScenario(ctx: Ctx, name: ScenarioName, o: GateOptions, settleFn: () => Promise<void>): Promise<ScenarioResult> {
+function runScenario(
+  ctx: Ctx,
+  name: ScenarioName,
+  o: GateOptions,
+  settleFn: () => Promise<void>,
+): Promise<ScenarioResult> {
   switch (name) {
     case 'http-ladder':
       return httpLadder(ctx);

@@ -20,7 +20,10 @@ export interface LossResult {
   missingExamples: string[];
 }
 
-function compare(runs: readonly FleetRun[], view: ReceivedView): { acked: number; lost: number; dups: number; examples: string[] } {
+function compare(
+  runs: readonly FleetRun[],
+  view: ReceivedView,
+): { acked: number; lost: number; dups: number; examples: string[] } {
   let acked = 0;
   let lost = 0;
   let dups = 0;
@@ -59,11 +62,20 @@ export async function measureLoss(ctx: Ctx, runs: readonly FleetRun[], drainTime
     }
     if (last && last.lost === 0) break;
     if (Date.now() >= deadline) break;
-    ctx.progress.status(`waiting for delivery: ${last ? `${last.lost} of ${last.acked} acknowledged points not yet upstream` : '…'}`);
+    ctx.progress.status(
+      `waiting for delivery: ${last ? `${last.lost} of ${last.acked} acknowledged points not yet upstream` : '…'}`,
+    );
     await new Promise((r) => setTimeout(r, 500));
   }
   if (!last) {
-    return { method: simUrl ? 'cloud-sim' : 'read-url', acked, lost: undefined, duplicates: undefined, drainMs: undefined, missingExamples: [] };
+    return {
+      method: simUrl ? 'cloud-sim' : 'read-url',
+      acked,
+      lost: undefined,
+      duplicates: undefined,
+      drainMs: undefined,
+      missingExamples: [],
+    };
   }
   return {
     method: simUrl ? 'cloud-sim' : 'read-url',

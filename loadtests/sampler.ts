@@ -91,7 +91,8 @@ export class Sampler {
       const t = this.#timeline.now();
       let cpuPct: number | undefined;
       if (v.cpuSeconds !== undefined) {
-        if (this.#last && t > this.#last.t) cpuPct = ((v.cpuSeconds - this.#last.cpu) / ((t - this.#last.t) / 1000)) * 100;
+        if (this.#last && t > this.#last.t)
+          cpuPct = ((v.cpuSeconds - this.#last.cpu) / ((t - this.#last.t) / 1000)) * 100;
         this.#last = { t, cpu: v.cpuSeconds };
       }
       this.#timeline.samples.push({

@@ -34,7 +34,8 @@ export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tago-edge') return dir;
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tago-edge')
+      return dir;
     const up = dirname(dir);
     if (up === dir) throw new Error('loadtest: cannot find the tago-edge project root');
     dir = up;
@@ -82,7 +83,10 @@ function waitListening(child: ChildProcess, name: string, timeoutMs: number): Pr
       if (e) reject(e);
       else resolve(v!);
     };
-    const timer = setTimeout(() => finish(new Error(`${name}: no "listening" line within ${timeoutMs} ms: ${err}`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`${name}: no "listening" line within ${timeoutMs} ms: ${err}`)),
+      timeoutMs,
+    );
     child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       if (err.length < 4000) err += d;
     });

@@ -63,7 +63,11 @@ export function verdictTable(v: Verdict): string {
   const head = ['scenario', 'SLO', 'target', 'measured', 'result'];
   const rows = v.checks.map((c) => [c.scenario, c.slo, c.target, c.measured, STATUS_TEXT[c.status]]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const out = [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
   out.push('');
   out.push(

@@ -4,11 +4,11 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { readTokensFile } from '../../simulators/fleet/index.js';
 import { runGate } from '../../loadtests/gate.js';
 import { DEFAULT_SCENARIOS, SCENARIOS, type ScenarioName } from '../../loadtests/scenarios/context.js';
 import { loadSlos } from '../../loadtests/slo.js';
 import { verdictTable } from '../../loadtests/verdict.js';
+import { readTokensFile } from '../../simulators/fleet/index.js';
 import { UsageError } from '../usage-error.js';
 
 interface Flags {
@@ -76,16 +76,24 @@ export function registerLoadtest(program: Command): void {
   program
     .command('loadtest')
     .description('the go-live gate: load a local stack (or a running deployment), judge the SLOs, write a report')
-    .option('-s, --scenario <name>', `scenario to run, repeatable (${SCENARIOS.join(', ')}; default: ${DEFAULT_SCENARIOS.join(', ')})`, (v: string, acc: string[]) => [...acc, v], [])
+    .option(
+      '-s, --scenario <name>',
+      `scenario to run, repeatable (${SCENARIOS.join(', ')}; default: ${DEFAULT_SCENARIOS.join(', ')})`,
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
     .option('-d, --duration <time>', 'main phase of sizing and soak, e.g. 60s, 30m (default: sizing 30s, soak 30m)')
     .option('-q, --quick', 'short steps everywhere (a smoke run of ~1 min; CI and tests)')
     .option('--speedup <n>', 'time compression of the simulated day (×100: 100,000 points/day → ~116 points/s)', '100')
     .option('-o, --report-dir <dir>', 'where report.json and report.html go', 'loadtest-report')
     .option('--slo <file>', 'JSON or YAML file overriding SLO targets (see docs/loadtest.md)')
-    .option('--target-http <url>', 'a running gateway\'s HTTP base URL: start nothing locally')
-    .option('--target-mqtt <url>', 'a running gateway\'s MQTT URL (mqtt://, mqtts://, ws://, wss://)')
+    .option('--target-http <url>', "a running gateway's HTTP base URL: start nothing locally")
+    .option('--target-mqtt <url>', "a running gateway's MQTT URL (mqtt://, mqtts://, ws://, wss://)")
     .option('--tokens <file>', 'device tokens to use, one per line or a JSON array (default: seeded tokens)')
-    .option('--read-url <url>', 'TagoIO-compatible GET /data base URL, read with the device tokens, to count loss remotely')
+    .option(
+      '--read-url <url>',
+      'TagoIO-compatible GET /data base URL, read with the device tokens, to count loss remotely',
+    )
     .option('--memory-limit-mb <n>', 'memory the gateway may use; the SLO is a % of it', '512')
     .option('--outage-window <time>', 'how long the upstream is down in `outage` (default 20s; --quick 5s)')
     .option('--upstream-rpm <n>', 'local stack: gateway upstream.requestsPerMinute (TagoIO Scale = 15000)', '15000')
@@ -118,7 +126,8 @@ Examples:
       const targetMqtt = url('--target-mqtt', flags.targetMqtt, ['mqtt', 'mqtts', 'ws', 'wss']);
       const readUrl = url('--read-url', flags.readUrl, ['http', 'https']);
       const remote = targetHttp !== undefined || targetMqtt !== undefined;
-      if (!remote && readUrl !== undefined) throw new UsageError('--read-url: only with --target-http or --target-mqtt');
+      if (!remote && readUrl !== undefined)
+        throw new UsageError('--read-url: only with --target-http or --target-mqtt');
       let tokens: string[] | undefined;
       if (flags.tokens !== undefined) {
         try {

@@ -28,7 +28,16 @@ const n = (v: unknown, digits = 1): string => (typeof v === 'number' && Number.i
 
 function ladderSection(data: Record<string, unknown>): string {
   const steps = (data.steps ?? []) as Array<Record<string, number>>;
-  const rows = steps.map((s) => [s.connections!, n(s.requestsPerSec, 0), n(s.p50, 2), n(s.p99, 2), n(s.p999, 2), n(s.max, 1), `${n((s.success ?? 0) * 100, 3)} %`, `${n((s.errorRate ?? 0) * 100, 3)} %`]);
+  const rows = steps.map((s) => [
+    s.connections!,
+    n(s.requestsPerSec, 0),
+    n(s.p50, 2),
+    n(s.p99, 2),
+    n(s.p999, 2),
+    n(s.max, 1),
+    `${n((s.success ?? 0) * 100, 3)} %`,
+    `${n((s.errorRate ?? 0) * 100, 3)} %`,
+  ]);
   const cc = data.crossCheck as Record<string, unknown> | undefined;
   const ccText = !cc
     ? ''
@@ -54,12 +63,37 @@ function runsSection(data: Record<string, unknown>): string {
     n(r.latencyFromSchedule?.p999, 1),
     n(r.latencyFromSend?.p99, 1),
   ]);
-  return table(['fleet', 'devices', 'target pts/s', 'acked pts/s', 'acked', 'errors', 'unacked', 'p50 ms*', 'p99 ms*', 'p99.9 ms*', 'p99 from send'], rows) + '<p class="small">* from the scheduled send time (open model)</p>';
+  return `${table(
+    [
+      'fleet',
+      'devices',
+      'target pts/s',
+      'acked pts/s',
+      'acked',
+      'errors',
+      'unacked',
+      'p50 ms*',
+      'p99 ms*',
+      'p99.9 ms*',
+      'p99 from send',
+    ],
+    rows,
+  )}<p class="small">* from the scheduled send time (open model)</p>`;
 }
 
 function headroomSection(data: Record<string, unknown>): string {
-  const steps = (data.steps ?? []) as Array<{ multiplier: number; ratePerSec: number; achievedPerSec: number; pass: boolean }>;
-  const rows = steps.map((s) => [`×${s.multiplier}`, n(s.ratePerSec, 0), n(s.achievedPerSec, 0), s.pass ? 'pass' : 'BREAKS']);
+  const steps = (data.steps ?? []) as Array<{
+    multiplier: number;
+    ratePerSec: number;
+    achievedPerSec: number;
+    pass: boolean;
+  }>;
+  const rows = steps.map((s) => [
+    `×${s.multiplier}`,
+    n(s.ratePerSec, 0),
+    n(s.achievedPerSec, 0),
+    s.pass ? 'pass' : 'BREAKS',
+  ]);
   return `<p>Headroom ratio: <b>${n(data.ratio, 0)}×</b> the sizing target${data.lowerBound ? ' (lower bound: no step broke)' : ''}.</p>${table(['step', 'target pts/s', 'acked pts/s', 'result'], rows)}`;
 }
 
@@ -69,8 +103,13 @@ function lossText(data: Record<string, unknown>): string {
   const lost = loss.lost === undefined ? 'not measured' : String(loss.lost);
   const e2e = data.endToEnd as Record<string, number> | string | undefined;
   const e2eText =
-    e2e === undefined ? '' : typeof e2e === 'string' ? ` End-to-end: ${esc(e2e)}.` : ` End-to-end (schedule → cloud) p50 ${n(e2e.p50, 0)} ms, p99 ≤ ${n(e2e.p99, 0)} ms.`;
-  const drain = data.drainMs === undefined ? '' : ` Drain after the upstream returned: ${n(data.drainMs as number, 0)} ms.`;
+    e2e === undefined
+      ? ''
+      : typeof e2e === 'string'
+        ? ` End-to-end: ${esc(e2e)}.`
+        : ` End-to-end (schedule → cloud) p50 ${n(e2e.p50, 0)} ms, p99 ≤ ${n(e2e.p99, 0)} ms.`;
+  const drain =
+    data.drainMs === undefined ? '' : ` Drain after the upstream returned: ${n(data.drainMs as number, 0)} ms.`;
   return `<p>Acknowledged ${esc(String(loss.acked))}, lost <b>${esc(lost)}</b>, duplicates ${esc(String(loss.duplicates ?? 'not measured'))} (${esc(String(loss.method))}).${drain}${e2eText}</p>`;
 }
 
@@ -78,7 +117,10 @@ export function renderHtml(r: Report): string {
   const bands: Band[] = r.timeline.phases.map((p) => ({ name: p.name, start: p.start, end: p.end }));
   const latBySeries = groupBy(r.timeline.latency, (p) => p.series);
   const latency = (k: 'p50' | 'p99'): Series[] =>
-    [...latBySeries].map(([name, pts]) => ({ name: `${name} ${k}`, points: pts.map((p) => [p.t, p[k]] as [number, number]) }));
+    [...latBySeries].map(([name, pts]) => ({
+      name: `${name} ${k}`,
+      points: pts.map((p) => [p.t, p[k]] as [number, number]),
+    }));
   const tput: Series[] = [...groupBy(r.timeline.throughput, (p) => p.series)].map(([name, pts]) => ({
     name,
     points: pts.map((p) => [p.t, p.perSec] as [number, number]),
@@ -89,12 +131,41 @@ export function renderHtml(r: Report): string {
       return v === undefined ? [] : [[s.t, v] as [number, number]];
     });
   const charts = [
-    lineChart({ title: 'Latency p99 over time (per second; end-to-end per poll)', yLabel: 'ms', series: latency('p99'), bands, refs: [{ label: `SLO ${r.slos.latencyP99Ms} ms`, y: r.slos.latencyP99Ms }], log: true }),
+    lineChart({
+      title: 'Latency p99 over time (per second; end-to-end per poll)',
+      yLabel: 'ms',
+      series: latency('p99'),
+      bands,
+      refs: [{ label: `SLO ${r.slos.latencyP99Ms} ms`, y: r.slos.latencyP99Ms }],
+      log: true,
+    }),
     lineChart({ title: 'Latency p50 over time', yLabel: 'ms', series: latency('p50'), bands, log: true }),
     lineChart({ title: 'Throughput (acknowledged per second)', yLabel: 'per second', series: tput, bands }),
-    lineChart({ title: 'Gateway CPU (% of one core)', yLabel: '%', series: [{ name: 'cpu', points: sample((s) => s.cpuPct) }], bands, refs: [{ label: `SLO ${r.slos.cpuAvgPctMax} % (average, sizing)`, y: r.slos.cpuAvgPctMax }] }),
-    lineChart({ title: 'Gateway resident memory (MB)', yLabel: 'MB', series: [{ name: 'rss', points: sample((s) => s.rssMb) }], bands, refs: [{ label: `SLO ${r.slos.memoryPctMax} % of ${r.settings.memoryLimitMb} MB`, y: (r.slos.memoryPctMax / 100) * r.settings.memoryLimitMb }] }),
-    lineChart({ title: 'Store depth (points not yet delivered upstream)', yLabel: 'points', series: [{ name: 'depth', points: sample((s) => s.depthPoints) }], bands }),
+    lineChart({
+      title: 'Gateway CPU (% of one core)',
+      yLabel: '%',
+      series: [{ name: 'cpu', points: sample((s) => s.cpuPct) }],
+      bands,
+      refs: [{ label: `SLO ${r.slos.cpuAvgPctMax} % (average, sizing)`, y: r.slos.cpuAvgPctMax }],
+    }),
+    lineChart({
+      title: 'Gateway resident memory (MB)',
+      yLabel: 'MB',
+      series: [{ name: 'rss', points: sample((s) => s.rssMb) }],
+      bands,
+      refs: [
+        {
+          label: `SLO ${r.slos.memoryPctMax} % of ${r.settings.memoryLimitMb} MB`,
+          y: (r.slos.memoryPctMax / 100) * r.settings.memoryLimitMb,
+        },
+      ],
+    }),
+    lineChart({
+      title: 'Store depth (points not yet delivered upstream)',
+      yLabel: 'points',
+      series: [{ name: 'depth', points: sample((s) => s.depthPoints) }],
+      bands,
+    }),
   ];
   const v = r.verdict;
   const statusCell = (s: string) => (s === 'pass' ? 'PASS' : s === 'fail' ? 'FAIL' : 'NOT MEASURED');

@@ -14,7 +14,13 @@ export interface Report {
   elapsedMs: number;
   machine: { cpus: number; cpuModel: string; memoryMb: number; node: string; platform: string };
   target: { mode: 'local' | 'remote'; http: string | undefined; mqtt: string | undefined; readUrl: string | undefined };
-  settings: { scenarios: string[]; quick: boolean; speedup: number; durationMs: number | undefined; memoryLimitMb: number };
+  settings: {
+    scenarios: string[];
+    quick: boolean;
+    speedup: number;
+    durationMs: number | undefined;
+    memoryLimitMb: number;
+  };
   slos: Slos;
   verdict: Verdict;
   scenarios: ScenarioResult[];

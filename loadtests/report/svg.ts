@@ -26,7 +26,18 @@ export interface ChartSpec {
   height?: number;
 }
 
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
+const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#bcbd22',
+  '#7f7f7f',
+];
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -43,7 +54,11 @@ function niceTicks(min: number, max: number, n = 5): number[] {
 }
 
 const fmt = (v: number): string =>
-  Math.abs(v) >= 10_000 ? `${(v / 1000).toFixed(0)}k` : Math.abs(v) >= 100 ? v.toFixed(0) : Number(v.toPrecision(3)).toString();
+  Math.abs(v) >= 10_000
+    ? `${(v / 1000).toFixed(0)}k`
+    : Math.abs(v) >= 100
+      ? v.toFixed(0)
+      : Number(v.toPrecision(3)).toString();
 
 export function lineChart(spec: ChartSpec): string {
   const W = spec.width ?? 1100;
@@ -112,7 +127,10 @@ export function lineChart(spec: ChartSpec): string {
     if (valid.length === 0) continue;
     const d = valid.map(([x, y], j) => `${j ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join('');
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
-    if (valid.length === 1) parts.push(`<circle cx="${X(valid[0]![0]).toFixed(1)}" cy="${Y(valid[0]![1]).toFixed(1)}" r="3" fill="${color}"/>`);
+    if (valid.length === 1)
+      parts.push(
+        `<circle cx="${X(valid[0]![0]).toFixed(1)}" cy="${Y(valid[0]![1]).toFixed(1)}" r="3" fill="${color}"/>`,
+      );
     parts.push(
       `<rect x="${lx}" y="${H - 12}" width="10" height="10" fill="${color}"/>`,
       `<text x="${lx + 14}" y="${H - 3}" font-size="10">${esc(s.name)}</text>`,

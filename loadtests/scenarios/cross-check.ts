@@ -114,7 +114,21 @@ export async function crossCheck(
   }
   const hey = await run(
     'hey',
-    ['-z', `${durationSec}s`, '-c', String(connections), '-m', 'POST', '-H', `Device-Token: ${tokens[0]}`, '-T', 'application/json', '-d', body, url],
+    [
+      '-z',
+      `${durationSec}s`,
+      '-c',
+      String(connections),
+      '-m',
+      'POST',
+      '-H',
+      `Device-Token: ${tokens[0]}`,
+      '-T',
+      'application/json',
+      '-d',
+      body,
+      url,
+    ],
     (durationSec + 30) * 1000,
   );
   const fromHey = hey.code === 0 ? parseHey(hey.out) : undefined;

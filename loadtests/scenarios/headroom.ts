@@ -33,7 +33,14 @@ export async function headroom(ctx: Ctx, settle: () => Promise<void>): Promise<S
     const checks = mixChecks(ctx, `headroom ×${m}`, runs);
     const failed = checks.filter((c) => c.status !== 'pass');
     const achieved = runs.reduce((a, r) => a + r.summary.achieved.ackedPerSec, 0);
-    steps.push({ multiplier: m, ratePerSec: rate, achievedPerSec: achieved, pass: failed.length === 0, checks, runs: runs.map(runData) });
+    steps.push({
+      multiplier: m,
+      ratePerSec: rate,
+      achievedPerSec: achieved,
+      pass: failed.length === 0,
+      checks,
+      runs: runs.map(runData),
+    });
     ctx.progress.log(
       `headroom: ×${m}: ${failed.length === 0 ? 'pass' : `breaks (${failed.map((c) => `${c.slo} ${c.measured}`).join('; ')})`}; ${runs.map((r) => `${r.spec.protocol} p99 ${fmtMs(r.summary.latencyMs.fromSchedule.p99)}`).join(', ')}`,
     );
@@ -46,11 +53,21 @@ export async function headroom(ctx: Ctx, settle: () => Promise<void>): Promise<S
   }
   const ratio = best === undefined ? 0 : best / SIZING_POINTS_PER_SEC;
   const measured = (v: number) =>
-    best === undefined ? `0 (×1 step broke)` : `${v.toFixed(0)}× (${best.toFixed(0)} pts/s${broke ? '' : ', no break found'})`;
+    best === undefined
+      ? `0 (×1 step broke)`
+      : `${v.toFixed(0)}× (${best.toFixed(0)} pts/s${broke ? '' : ', no break found'})`;
   return {
     name: 'headroom',
     checks: [
-      check('headroom', 'headroom ratio vs sizing target', `>= ${ctx.slos.headroomRatioMin}×`, ratio, (v) => v >= ctx.slos.headroomRatioMin, measured, broke ? `broke at ×${broke.multiplier}: ${broke.failed.join('; ')}` : undefined),
+      check(
+        'headroom',
+        'headroom ratio vs sizing target',
+        `>= ${ctx.slos.headroomRatioMin}×`,
+        ratio,
+        (v) => v >= ctx.slos.headroomRatioMin,
+        measured,
+        broke ? `broke at ×${broke.multiplier}: ${broke.failed.join('; ')}` : undefined,
+      ),
     ],
     data: {
       sizingPointsPerSec: SIZING_POINTS_PER_SEC,

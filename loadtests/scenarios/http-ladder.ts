@@ -134,18 +134,47 @@ export async function httpLadder(ctx: Ctx): Promise<ScenarioResult> {
       // No response within the step: its p99 is at least the step length, and nothing succeeded.
       const measured = `> ${durationSec} s (no response)`;
       checks.push(
-        { scenario: scen, slo: 'HTTP response p99', target: `< ${slos.latencyP99Ms} ms`, measured, status: 'fail' as const },
-        { scenario: scen, slo: 'success ratio', target: `>= ${fmtPct(slos.successRatioMin, 1)}`, measured: '0 responses', status: 'fail' as const },
+        {
+          scenario: scen,
+          slo: 'HTTP response p99',
+          target: `< ${slos.latencyP99Ms} ms`,
+          measured,
+          status: 'fail' as const,
+        },
+        {
+          scenario: scen,
+          slo: 'success ratio',
+          target: `>= ${fmtPct(slos.successRatioMin, 1)}`,
+          measured: '0 responses',
+          status: 'fail' as const,
+        },
       );
       continue;
     }
     checks.push(
       check(scen, 'HTTP response p99', `< ${slos.latencyP99Ms} ms`, s.p99, (v) => v < slos.latencyP99Ms, fmtMs),
-      check(scen, 'success ratio', `>= ${fmtPct(slos.successRatioMin, 1)}`, s.success, (v) => v >= slos.successRatioMin, (v) => fmtPct(v, 3)),
-      check(scen, 'error rate', `< ${fmtPct(slos.errorRateMax, 1)}`, s.errorRate, (v) => v < slos.errorRateMax, (v) => fmtPct(v, 3)),
+      check(
+        scen,
+        'success ratio',
+        `>= ${fmtPct(slos.successRatioMin, 1)}`,
+        s.success,
+        (v) => v >= slos.successRatioMin,
+        (v) => fmtPct(v, 3),
+      ),
+      check(
+        scen,
+        'error rate',
+        `< ${fmtPct(slos.errorRateMax, 1)}`,
+        s.errorRate,
+        (v) => v < slos.errorRateMax,
+        (v) => fmtPct(v, 3),
+      ),
     );
   }
-  let agreement: { tool: string; p99Ms: number; autocannonP99Ms: number; ratio: number } | { error: string } | undefined;
+  let agreement:
+    | { tool: string; p99Ms: number; autocannonP99Ms: number; ratio: number }
+    | { error: string }
+    | undefined;
   const at = steps.find((s) => s.connections === CROSS_CHECK_AT);
   if (at) {
     ctx.progress.log(`http-ladder: cross-check at ${CROSS_CHECK_AT} connections with hey/wrk for ${durationSec} s`);
@@ -153,7 +182,13 @@ export async function httpLadder(ctx: Ctx): Promise<ScenarioResult> {
       crossCheck(url, CROSS_CHECK_AT, durationSec, tokens, BODY),
     );
     if ('error' in cc) agreement = cc;
-    else agreement = { tool: cc.tool, p99Ms: cc.p99Ms, autocannonP99Ms: at.p99, ratio: Math.round((at.p99 / cc.p99Ms) * 100) / 100 };
+    else
+      agreement = {
+        tool: cc.tool,
+        p99Ms: cc.p99Ms,
+        autocannonP99Ms: at.p99,
+        ratio: Math.round((at.p99 / cc.p99Ms) * 100) / 100,
+      };
     ctx.progress.log(
       'error' in agreement
         ? `http-ladder: cross-check failed: ${agreement.error}`

@@ -3,9 +3,10 @@
  * same time (each half carries half the points). Against a remote target with only one protocol, the whole
  * fleet uses that one.
  */
+
+import type { Protocol } from '../../simulators/fleet/index.js';
 import type { ArrivalTracker } from '../arrivals.js';
 import { type FleetRun, failureRatio, runLoad } from '../fleet-load.js';
-import type { Protocol } from '../../simulators/fleet/index.js';
 import { type Check, check, fmtMs, fmtPct } from '../verdict.js';
 import type { Ctx } from './context.js';
 
@@ -92,8 +93,22 @@ export function mixChecks(ctx: Ctx, scenario: string, runs: readonly FleetRun[])
   );
   const success = agg.total ? agg.ok / agg.total : undefined;
   out.push(
-    check(scenario, 'success ratio', `>= ${fmtPct(slos.successRatioMin, 1)}`, success, (v) => v >= slos.successRatioMin, (v) => `${fmtPct(v, 3)} of ${agg.total}`),
-    check(scenario, 'error rate', `< ${fmtPct(slos.errorRateMax, 1)}`, success === undefined ? undefined : 1 - success, (v) => v < slos.errorRateMax, (v) => fmtPct(v, 3)),
+    check(
+      scenario,
+      'success ratio',
+      `>= ${fmtPct(slos.successRatioMin, 1)}`,
+      success,
+      (v) => v >= slos.successRatioMin,
+      (v) => `${fmtPct(v, 3)} of ${agg.total}`,
+    ),
+    check(
+      scenario,
+      'error rate',
+      `< ${fmtPct(slos.errorRateMax, 1)}`,
+      success === undefined ? undefined : 1 - success,
+      (v) => v < slos.errorRateMax,
+      (v) => fmtPct(v, 3),
+    ),
   );
   return out;
 }
@@ -105,7 +120,7 @@ export function runData(r: FleetRun) {
     name: r.spec.name,
     protocol: r.spec.protocol,
     devices: r.spec.devices,
-    targetPerSec: Math.round(((r.spec.pointsPerDay / 86_400) * r.spec.speedup) * 100) / 100,
+    targetPerSec: Math.round((r.spec.pointsPerDay / 86_400) * r.spec.speedup * 100) / 100,
     achieved: s.achieved,
     counts: s.counts,
     latencyFromSchedule: s.latencyMs.fromSchedule,

@@ -28,7 +28,9 @@ export async function outage(ctx: Ctx, windowMs: number): Promise<ScenarioResult
   }
   const beforeMs = ctx.settings.quick ? 2_000 : 5_000;
   const afterMs = ctx.settings.quick ? 2_000 : 5_000;
-  ctx.progress.log(`outage: load for ${(beforeMs + windowMs + afterMs) / 1000} s, upstream down for ${windowMs / 1000} s of it`);
+  ctx.progress.log(
+    `outage: load for ${(beforeMs + windowMs + afterMs) / 1000} s, upstream down for ${windowMs / 1000} s of it`,
+  );
   const tracker = new ArrivalTracker(simUrl, ctx.timeline, 'outage end-to-end');
   tracker.start(500);
   let outageEnd = 0;
@@ -69,7 +71,9 @@ export async function outage(ctx: Ctx, windowMs: number): Promise<ScenarioResult
     await setOutage(simUrl, false).catch(() => undefined);
   }
   ctx.progress.log('outage: load done; waiting for the backlog to drain');
-  const loss = await ctx.timeline.phase('outage drain', () => measureLoss(ctx, runs, ctx.slos.outageDrainMsMax + 10_000));
+  const loss = await ctx.timeline.phase('outage drain', () =>
+    measureLoss(ctx, runs, ctx.slos.outageDrainMsMax + 10_000),
+  );
   await tracker.stop();
   // Drain: from the upstream's return to the arrival of the last point scheduled before it (an upper bound
   // by one poll interval). Only meaningful when everything arrived.
@@ -78,10 +82,24 @@ export async function outage(ctx: Ctx, windowMs: number): Promise<ScenarioResult
   const checks: Check[] = [
     ...mixChecks(ctx, 'outage', runs),
     lossCheck(ctx, 'outage', loss),
-    check('outage', 'drain after upstream returns', `< ${fmtMs(ctx.slos.outageDrainMsMax)}`, drainMs, (v) => v < ctx.slos.outageDrainMsMax, fmtMs, drainMs === undefined ? 'backlog never fully delivered' : undefined),
+    check(
+      'outage',
+      'drain after upstream returns',
+      `< ${fmtMs(ctx.slos.outageDrainMsMax)}`,
+      drainMs,
+      (v) => v < ctx.slos.outageDrainMsMax,
+      fmtMs,
+      drainMs === undefined ? 'backlog never fully delivered' : undefined,
+    ),
   ];
   if (drainMs === undefined) checks[checks.length - 1]!.status = 'fail';
   const peakDepth = Math.max(0, ...ctx.timeline.samples.map((s) => s.depthPoints ?? 0));
-  ctx.progress.log(`outage: lost ${loss.lost ?? 'not measured'}, duplicates ${loss.duplicates ?? '?'}, drained ${drainMs === undefined ? 'never' : fmtMs(drainMs)} after the upstream returned`);
-  return { name: 'outage', checks, data: { windowMs, beforeMs, afterMs, runs: runs.map(runData), loss, drainMs, peakDepth } };
+  ctx.progress.log(
+    `outage: lost ${loss.lost ?? 'not measured'}, duplicates ${loss.duplicates ?? '?'}, drained ${drainMs === undefined ? 'never' : fmtMs(drainMs)} after the upstream returned`,
+  );
+  return {
+    name: 'outage',
+    checks,
+    data: { windowMs, beforeMs, afterMs, runs: runs.map(runData), loss, drainMs, peakDepth },
+  };
 }

@@ -25,7 +25,9 @@ export async function sizing(ctx: Ctx): Promise<ScenarioResult> {
   ctx.progress.log(
     `sizing: ${SIZING.devices} devices, ${fmtInt(SIZING.pointsPerDay)} points/day ×${speedup} = ${rate.toFixed(1)} points/s for ${durationMs / 1000} s`,
   );
-  const tracker = ctx.target.simUrl ? new ArrivalTracker(ctx.target.simUrl, ctx.timeline, 'sizing end-to-end') : undefined;
+  const tracker = ctx.target.simUrl
+    ? new ArrivalTracker(ctx.target.simUrl, ctx.timeline, 'sizing end-to-end')
+    : undefined;
   tracker?.start(500);
   const start = ctx.timeline.now();
   const runs = await ctx.timeline.phase('sizing', () =>
@@ -42,12 +44,20 @@ export async function sizing(ctx: Ctx): Promise<ScenarioResult> {
   );
   const end = ctx.timeline.now();
   ctx.progress.log('sizing: load done; waiting for every acknowledged point to reach the cloud');
-  const loss = await measureLoss(ctx, runs, 30_000);
+  const loss = await measureLoss(ctx, runs, ctx.settings.quick ? 10_000 : 30_000);
   await tracker?.stop();
   const checks: Check[] = mixChecks(ctx, 'sizing', runs);
   const achieved = runs.reduce((a, r) => a + r.summary.achieved.ackedPerSec, 0);
   checks.push(
-    check('sizing', 'sizing rate sustained', `>= ${rate.toFixed(1)} pts/s (×${speedup})`, achieved, (v) => v >= rate * 0.95, (v) => `${v.toFixed(1)} pts/s`, '5 % allowance for the schedule edges'),
+    check(
+      'sizing',
+      'sizing rate sustained',
+      `>= ${rate.toFixed(1)} pts/s (×${speedup})`,
+      achieved,
+      (v) => v >= rate * 0.95,
+      (v) => `${v.toFixed(1)} pts/s`,
+      '5 % allowance for the schedule edges',
+    ),
     lossCheck(ctx, 'sizing', loss),
     ...healthChecks(ctx, 'sizing', start, end),
   );

@@ -25,7 +25,9 @@ function drift(points: Array<{ t: number; v: number }>, start: number, end: numb
 export async function soak(ctx: Ctx): Promise<ScenarioResult> {
   const durationMs = ctx.settings.durationMs ?? 30 * 60_000;
   ctx.progress.log(`soak: sizing load for ${Math.round(durationMs / 60_000)} min`);
-  const tracker = ctx.target.simUrl ? new ArrivalTracker(ctx.target.simUrl, ctx.timeline, 'soak end-to-end') : undefined;
+  const tracker = ctx.target.simUrl
+    ? new ArrivalTracker(ctx.target.simUrl, ctx.timeline, 'soak end-to-end')
+    : undefined;
   tracker?.start(1_000);
   const start = ctx.timeline.now();
   const runs = await ctx.timeline.phase('soak', () =>
@@ -58,5 +60,9 @@ export async function soak(ctx: Ctx): Promise<ScenarioResult> {
     check('soak', 'memory drift (RSS, last vs first quarter)', `< +${max} %`, memDrift, (v) => v < max, pct),
     check('soak', 'latency drift (end-to-end p99)', `< +${max} %`, latDrift, (v) => v < max, pct),
   ];
-  return { name: 'soak', checks, data: { durationMs, runs: runs.map(runData), loss, memDriftPct: memDrift, latencyDriftPct: latDrift } };
+  return {
+    name: 'soak',
+    checks,
+    data: { durationMs, runs: runs.map(runData), loss, memDriftPct: memDrift, latencyDriftPct: latDrift },
+  };
 }
