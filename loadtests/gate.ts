@@ -125,7 +125,7 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   const ladder = results.find((r) => r.name === 'http-ladder')?.data.crossCheck as Record<string, unknown> | undefined;
   if (ladder && 'ratio' in ladder) {
     notes.push(
-      `http-ladder cross-check at 50 connections: autocannon p99 ${Number(ladder.autocannonP99Ms).toFixed(2)} ms vs ${ladder.tool} p99 ${Number(ladder.p99Ms).toFixed(2)} ms (ratio ${ladder.ratio})`,
+      `http-ladder cross-check at 50 connections: autocannon p99 ${Number(ladder.autocannonP99Ms).toFixed(2)} ms vs ${ladder.tool} p99 ${Number(ladder.p99Ms).toFixed(2)} ms (ratio ${ladder.ratio}; at ${ladder.autocannonRequestsPerSec} vs ${ladder.requestsPerSec ?? '?'} req/s)`,
     );
   } else if (ladder && 'error' in ladder) notes.push(`http-ladder cross-check: ${ladder.error}`);
   const hr = results.find((r) => r.name === 'headroom')?.data;

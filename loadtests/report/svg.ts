@@ -62,8 +62,22 @@ const fmt = (v: number): string =>
 
 export function lineChart(spec: ChartSpec): string {
   const W = spec.width ?? 1100;
-  const H = spec.height ?? 300;
-  const m = { l: 64, r: 16, t: 30, b: 56 };
+  // Legend entries wrap into rows of 16 px under the axis label.
+  const legendRows: number[] = [];
+  let row = 0;
+  let cursor = 64;
+  for (const s of spec.series) {
+    const w = 24 + s.name.length * 6;
+    if (cursor + w > W - 16 && cursor > 64) {
+      row++;
+      cursor = 64;
+    }
+    legendRows.push(row);
+    cursor += w;
+  }
+  const extra = row * 16;
+  const H = (spec.height ?? 300) + extra;
+  const m = { l: 64, r: 16, t: 30, b: 56 + extra };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const pts = spec.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
@@ -110,7 +124,7 @@ export function lineChart(spec: ChartSpec): string {
   }
   parts.push(
     `<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`,
-    `<text x="${m.l + pw / 2}" y="${H - 22}" font-size="11" text-anchor="middle">time since start (s)</text>`,
+    `<text x="${m.l + pw / 2}" y="${m.t + ph + 32}" font-size="11" text-anchor="middle">time since start (s)</text>`,
     `<text x="14" y="${m.t + ph / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 14 ${m.t + ph / 2})">${esc(spec.yLabel)}${log ? ' (log)' : ''}</text>`,
   );
   for (const r of spec.refs ?? []) {
@@ -121,7 +135,14 @@ export function lineChart(spec: ChartSpec): string {
     );
   }
   let lx = m.l;
+  let lastRow = 0;
   for (const [i, s] of spec.series.entries()) {
+    const r = legendRows[i] ?? 0;
+    if (r !== lastRow) {
+      lastRow = r;
+      lx = m.l;
+    }
+    const legendY = m.t + ph + 46 + r * 16;
     const color = PALETTE[i % PALETTE.length]!;
     const valid = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (valid.length === 0) continue;
@@ -132,8 +153,8 @@ export function lineChart(spec: ChartSpec): string {
         `<circle cx="${X(valid[0]![0]).toFixed(1)}" cy="${Y(valid[0]![1]).toFixed(1)}" r="3" fill="${color}"/>`,
       );
     parts.push(
-      `<rect x="${lx}" y="${H - 12}" width="10" height="10" fill="${color}"/>`,
-      `<text x="${lx + 14}" y="${H - 3}" font-size="10">${esc(s.name)}</text>`,
+      `<rect x="${lx}" y="${legendY}" width="10" height="10" fill="${color}"/>`,
+      `<text x="${lx + 14}" y="${legendY + 9}" font-size="10">${esc(s.name)}</text>`,
     );
     lx += 24 + s.name.length * 6;
   }

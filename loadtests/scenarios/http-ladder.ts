@@ -172,12 +172,21 @@ export async function httpLadder(ctx: Ctx): Promise<ScenarioResult> {
     );
   }
   let agreement:
-    | { tool: string; p99Ms: number; autocannonP99Ms: number; ratio: number }
+    | {
+        tool: string;
+        p99Ms: number;
+        autocannonP99Ms: number;
+        ratio: number;
+        requestsPerSec: number | undefined;
+        autocannonRequestsPerSec: number;
+      }
     | { error: string }
     | undefined;
   const at = steps.find((s) => s.connections === CROSS_CHECK_AT);
   if (at) {
-    ctx.progress.log(`http-ladder: cross-check at ${CROSS_CHECK_AT} connections with hey/wrk for ${durationSec} s`);
+    ctx.progress.log(
+      `http-ladder: cross-check at ${CROSS_CHECK_AT} connections with wrk (or hey) for ${durationSec} s`,
+    );
     const cc: CrossCheck | { error: string } = await ctx.timeline.phase('ladder cross-check', () =>
       crossCheck(url, CROSS_CHECK_AT, durationSec, tokens, BODY),
     );
@@ -188,11 +197,14 @@ export async function httpLadder(ctx: Ctx): Promise<ScenarioResult> {
         p99Ms: cc.p99Ms,
         autocannonP99Ms: at.p99,
         ratio: Math.round((at.p99 / cc.p99Ms) * 100) / 100,
+        // Closed loops: the faster generator offers more load and sees a longer queue. The rates say which.
+        requestsPerSec: cc.requestsPerSec,
+        autocannonRequestsPerSec: at.requestsPerSec,
       };
     ctx.progress.log(
       'error' in agreement
         ? `http-ladder: cross-check failed: ${agreement.error}`
-        : `http-ladder: p99 at ${CROSS_CHECK_AT} connections: autocannon ${fmtMs(agreement.autocannonP99Ms)}, ${agreement.tool} ${fmtMs(agreement.p99Ms)} (ratio ${agreement.ratio})`,
+        : `http-ladder: p99 at ${CROSS_CHECK_AT} connections: autocannon ${fmtMs(agreement.autocannonP99Ms)}, ${agreement.tool} ${fmtMs(agreement.p99Ms)} (ratio ${agreement.ratio}; ${agreement.autocannonRequestsPerSec} vs ${agreement.requestsPerSec ?? '?'} req/s)`,
     );
   }
   return { name: 'http-ladder', checks, data: { durationSec, steps, crossCheck: agreement } };

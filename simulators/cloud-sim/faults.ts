@@ -1,6 +1,6 @@
+import { type Rng as Dice, mulberry32 as seededDice } from '../random.js';
 import type { CloudSimOptions, Faults } from './options.js';
 import { DEFAULTS } from './options.js';
-import { type Dice, seededDice } from './random.js';
 
 /**
  * The injected faults: latency, error rate, outage (manual or for a window), drop rate, refused and

@@ -8,13 +8,13 @@
  * rejected, badAcked or error.
  */
 
+import { mulberry32, seedFrom } from '../random.js';
 import { Accounting } from './accounting.js';
 import { AckRanges } from './ack-ranges.js';
 import type { Clock } from './clock.js';
 import { realClock } from './clock.js';
 import { isHttp, type ResolvedOptions } from './options.js';
 import { type DeviceProfile, profileFor } from './profiles/index.js';
-import { mulberry32, seedFrom } from './random.js';
 import { Scheduler } from './schedule.js';
 import { buildSummary } from './summary.js';
 import { deviceId, tokenFor } from './tokens.js';

@@ -7,9 +7,10 @@
  * the earliest. 5,000 devices cost one timer, not 5,000 intervals. Invariant: each device has at most one entry
  * in the heap, and entries pop in due-time order.
  */
+
+import type { Rng } from '../random.js';
 import type { Clock } from './clock.js';
 import { realClock } from './clock.js';
-import type { Rng } from './random.js';
 
 export interface SchedulePlan {
   t0: number;

@@ -4,8 +4,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
-import { request } from 'undici';
 import mqtt from 'mqtt';
+import { request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { AddressLists, normalizeAddress, parseCidr } from '../../gateway/admission/address-list.js';
 import { createAdmission } from '../../gateway/admission/index.js';
@@ -27,7 +27,9 @@ describe('address lists', () => {
     expect(parseCidr('10.0.0.0/33')).toMatch(/prefix must be 0..32/);
     expect(parseCidr('10.0.0.0/x')).toMatch(/prefix/);
     expect(parseCidr('example.com')).toMatch(/not an IPv4 or IPv6/);
-    expect(() => parseConfig({ limits: { deny: ['10.0.0.0/8', 'nope'] } })).toThrow(/limits\.deny\.1|limits\.deny\[1\]/);
+    expect(() => parseConfig({ limits: { deny: ['10.0.0.0/8', 'nope'] } })).toThrow(
+      /limits\.deny\.1|limits\.deny\[1\]/,
+    );
   });
 
   it('deny wins, empty allow allows all, IPv4-mapped IPv6 matches IPv4 rules', () => {

@@ -91,7 +91,11 @@ describe('hostile HTTP bodies', () => {
 
   it('invalid UTF-8, huge strings, 1e400 and other out-of-range values get a clear answer', async () => {
     const stack = await startStack();
-    const invalidUtf8 = Buffer.concat([Buffer.from('{"variable":"u","value":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]);
+    const invalidUtf8 = Buffer.concat([
+      Buffer.from('{"variable":"u","value":"'),
+      Buffer.from([0xff, 0xfe, 0xc3]),
+      Buffer.from('"}'),
+    ]);
     const u = await post(stack.http, invalidUtf8, H);
     expect([200, 400]).toContain(u.status);
     const rawBin = await post(stack.http, randomBytes(512), { ...H, 'content-type': 'application/octet-stream' });
@@ -180,6 +184,9 @@ describe('hostile MQTT input', () => {
       Buffer.from([0xff, 0xfe, 0x00]),
     ];
     for (const b of bad) await c.publishAsync('tago/data/post', b, { qos: 1 });
+    // Deep JSON on another topic (taken as data without a parser): a dead letter, not a disconnect.
+    const deep = `{"variable":"x","metadata":{"a":${'['.repeat(5_000)}${']'.repeat(5_000)}}}`;
+    await c.publishAsync('site/deep', deep, { qos: 1 });
     expect(c.connected).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     const dead = stack.gw.store.listDeadLetters();

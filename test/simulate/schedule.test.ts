@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../../simulators/fleet/clock.js';
-import { mulberry32 } from '../../simulators/fleet/random.js';
 import { Scheduler } from '../../simulators/fleet/schedule.js';
+import { mulberry32 } from '../../simulators/random.js';
 
 // Fake timers drive a virtual clock: no test here sleeps.
 const fakeClock: Clock = {

@@ -9,18 +9,8 @@ import { describe, expect, it } from 'vitest';
 import type { DataRecord } from '../../gateway/model.js';
 import { Cipher } from '../../gateway/store/encryption.js';
 import type { SqliteStore } from '../../gateway/store/sqlite-store.js';
+import { mulberry32 } from '../../simulators/random.js';
 import { openAt, tempDir } from './helpers.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface MPoint {
   ord: number;

@@ -13,13 +13,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
-import {
-  EdgeError,
-  InvalidBodyError,
-  PayloadTooLargeError,
-  TopicNotAllowedError,
-  toEdgeError,
-} from '../../errors.js';
+import { EdgeError, InvalidBodyError, PayloadTooLargeError, TopicNotAllowedError, toEdgeError } from '../../errors.js';
 import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';

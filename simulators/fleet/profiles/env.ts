@@ -3,7 +3,7 @@
  * scheduled point is one record, so points, messages and `sim_seq` values line up one to one; the variable
  * rotates temperature → humidity → pressure.
  */
-import type { Rng } from '../random.js';
+import type { Rng } from '../../random.js';
 import type { BadKind } from '../types.js';
 import { JSON_BAD_KINDS, jsonBad } from './json-bad.js';
 import type { DeviceProfile, Payload, SimMetadata } from './payload.js';

@@ -3,7 +3,7 @@
  *   bytes 0-1 battery mV (uint16 BE), bytes 2-3 temperature ×10 °C (int16 BE), byte 4 humidity %.
  * The payload is raw bytes, so it cannot carry `sim_seq`: loss accounting covers the JSON profiles only.
  */
-import type { Rng } from '../random.js';
+import type { Rng } from '../../random.js';
 import type { BadKind } from '../types.js';
 import type { DeviceProfile, Payload } from './payload.js';
 

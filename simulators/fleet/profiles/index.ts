@@ -1,5 +1,5 @@
 /** Profile selection: `mixed` assigns env, tracker, hex round-robin by the device's fleet index. */
-import { mulberry32, seedFrom } from '../random.js';
+import { mulberry32, seedFrom } from '../../random.js';
 import type { ProfileName } from '../types.js';
 import { envProfile } from './env.js';
 import { hexProfile } from './hex.js';

@@ -1,5 +1,5 @@
 /** Tracker: a `location` record ({lat, lng}) moving in a random walk around a seeded start. */
-import type { Rng } from '../random.js';
+import type { Rng } from '../../random.js';
 import type { BadKind } from '../types.js';
 import { JSON_BAD_KINDS, jsonBad } from './json-bad.js';
 import type { DeviceProfile, Payload, SimMetadata } from './payload.js';

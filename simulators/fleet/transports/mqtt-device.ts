@@ -10,7 +10,7 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import mqtt from 'mqtt';
-import type { Rng } from '../random.js';
+import type { Rng } from '../../random.js';
 import type { OutPoint, TransportEvents } from './transport.js';
 import { JSON_TOPIC, uplinkTopic } from './transport.js';
 

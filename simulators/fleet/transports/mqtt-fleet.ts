@@ -3,7 +3,7 @@
  * so thousands of CONNECTs do not land on the broker in the same millisecond, and one sweep timer that
  * expires PUBACKs not received within `timeoutMs`.
  */
-import { mulberry32, seedFrom } from '../random.js';
+import { mulberry32, seedFrom } from '../../random.js';
 import type { ConnectionEvents, MqttDeviceOptions } from './mqtt-device.js';
 import { MqttDevice } from './mqtt-device.js';
 import type { OutPoint, SimDevice, Transport, TransportEvents } from './transport.js';

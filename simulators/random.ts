@@ -1,6 +1,7 @@
 /**
- * Seeded randomness: the same seed gives the same tokens, random walks, jitter and bad-input choices, so a
- * run can be reproduced exactly. mulberry32 is small, fast and good enough for load generation.
+ * Seeded randomness for the simulators and tests: the same seed gives the same tokens, random walks,
+ * jitter, bad-input choices and cloud-sim fault decisions, so a run can be reproduced exactly. mulberry32
+ * is small, fast and good enough for load generation.
  */
 import { createHash } from 'node:crypto';
 
