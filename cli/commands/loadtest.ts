@@ -12,7 +12,7 @@ import { readTokensFile } from '../../simulators/fleet/index.js';
 import { UsageError } from '../usage-error.js';
 
 interface Flags {
-  scenario: string[];
+  scenario?: string[];
   duration?: string;
   quick?: boolean;
   speedup: string;
@@ -79,11 +79,10 @@ export function registerLoadtest(program: Command): void {
     .option(
       '-s, --scenario <name>',
       `scenario to run, repeatable (${SCENARIOS.join(', ')}; default: ${DEFAULT_SCENARIOS.join(', ')})`,
-      (v: string, acc: string[]) => [...acc, v],
-      [],
+      (v: string, acc: string[] | undefined) => [...(acc ?? []), v],
     )
     .option('-d, --duration <time>', 'main phase of sizing and soak, e.g. 60s, 30m (default: sizing 30s, soak 30m)')
-    .option('-q, --quick', 'short steps everywhere (a smoke run of ~1 min; CI and tests)')
+    .option('-q, --quick', 'short steps everywhere (a smoke run of ~2 min, most of it the outage drain)')
     .option('--speedup <n>', 'time compression of the simulated day (×100: 100,000 points/day → ~116 points/s)', '100')
     .option('-o, --report-dir <dir>', 'where report.json and report.html go', 'loadtest-report')
     .option('--slo <file>', 'JSON or YAML file overriding SLO targets (see docs/loadtest.md)')
@@ -137,7 +136,7 @@ Examples:
         }
         if (tokens.length === 0) throw new UsageError(`--tokens: ${flags.tokens} holds no token`);
       }
-      const list = scenarios(flags.scenario);
+      const list = scenarios(flags.scenario ?? []);
       const durationMs = flags.duration === undefined ? undefined : parseDuration('--duration', flags.duration);
       const options = {
         scenarios: list,

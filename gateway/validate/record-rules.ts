@@ -107,7 +107,14 @@ function checkTime(i: number, v: unknown, arrivedAt: string): string {
 function checkMetadata(i: number, v: unknown): Record<string, unknown> | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'object' || Array.isArray(v)) fail(i, 'metadata must be an object');
-  const bytes = Buffer.byteLength(JSON.stringify(v));
+  let text: string;
+  try {
+    text = JSON.stringify(v);
+  } catch (err) {
+    // Nesting too deep for the stack, or a cycle (possible in parser output): refuse, don't crash.
+    return fail(i, `metadata cannot be serialised: ${(err as Error).message}`);
+  }
+  const bytes = Buffer.byteLength(text);
   if (bytes > LIMITS.metadataBytes) fail(i, `metadata is ${bytes} bytes (max ${LIMITS.metadataBytes})`);
   return v as Record<string, unknown>;
 }

@@ -28,6 +28,7 @@ declare module 'autocannon' {
     non2xx: number;
     '2xx': number;
     requests: { total: number; average: number };
+    latency: { average: number; p50: number; p90: number; p99: number; p99_9: number; max: number };
     duration: number;
   }
 

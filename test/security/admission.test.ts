@@ -119,7 +119,7 @@ describe('rate limits', () => {
     client.publish('tago/data/post', JSON.stringify(rec(99)), { qos: 1 });
     await gone;
     await waitFor(() => sim.stats().tokens['mq-busy']?.points === 5);
-    expect(gw.store.stats().depthPoints).toBe(0);
+    await waitFor(() => gw.store.stats().depthPoints === 0);
     await new Promise((r) => setTimeout(r, 200));
     expect(sim.stats().tokens['mq-busy']?.points).toBe(5);
   });
