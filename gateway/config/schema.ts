@@ -100,7 +100,12 @@ export const configSchema = z
         maxInFlight: z.number().int().positive().default(8).describe('concurrent forward requests'),
         timeoutMs: z.number().int().positive().default(30_000).describe('forward request timeout'),
         retryBaseMs: z.number().int().positive().default(500).describe('first retry delay'),
-        retryMaxMs: z.number().int().positive().default(60_000).describe('longest retry delay'),
+        retryMaxMs: z
+          .number()
+          .int()
+          .positive()
+          .default(10_000)
+          .describe('longest retry delay; also the longest gap between probes while TagoIO is down'),
       })
       .strict()
       .prefault({}),

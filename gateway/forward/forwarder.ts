@@ -24,7 +24,12 @@ export type UpstreamState = 'unknown' | 'ok' | 'degraded' | 'down';
 interface Backoff {
   until: number;
   attempt: number;
+  /** Set while the upstream as a whole was failing (outage), not just this device: cleared on recovery. */
+  outage: boolean;
 }
+
+/** Failures in a row, across devices, that mark TagoIO as down rather than one device as troubled. */
+const OUTAGE_AFTER = 2;
 
 export class Forwarder {
   private running = false;
@@ -122,7 +127,9 @@ export class Forwarder {
         nextWake = Math.min(nextWake, b.until - now);
       }
     }
-    const limit = now < this.serialUntil ? 1 : this.config.maxInFlight;
+    // While TagoIO is down, one request at a time probes it; after a 429, one at a time for a minute.
+    const down = this.consecutiveFailures >= OUTAGE_AFTER;
+    const limit = down || now < this.serialUntil ? 1 : this.config.maxInFlight;
     while (this.inFlight.size < limit) {
       const tokens = this.store.pendingTokens(limit - this.inFlight.size, exclude);
       if (tokens.length === 0) break;
@@ -171,6 +178,21 @@ export class Forwarder {
     for (const w of waiters) w.resolve();
   }
 
+  /**
+   * TagoIO answered again after an outage: the devices that were waiting only because of the outage go
+   * now, so the backlog drains as fast as the pacer allows instead of when each backoff runs out.
+   */
+  private recovered(): void {
+    let released = 0;
+    for (const [token, b] of this.backoff) {
+      if (b.outage) {
+        this.backoff.delete(token);
+        released++;
+      }
+    }
+    this.log.info({ released }, 'TagoIO reachable again; draining the backlog');
+  }
+
   private async send(token: string): Promise<void> {
     const batch = this.store.peek(token, this.config.batchMaxBytes);
     if (!batch) return;
@@ -201,6 +223,7 @@ export class Forwarder {
       case 'delivered':
         await this.ackDelivered(batch.ids);
         this.backoff.delete(token);
+        if (this.consecutiveFailures >= OUTAGE_AFTER) this.recovered();
         this.consecutiveFailures = 0;
         this.lastSuccessAt = Date.now();
         return;
@@ -240,8 +263,12 @@ export class Forwarder {
         const attempt = (prev?.attempt ?? 0) + 1;
         const ra = retryAfterSeconds(retryAfterHeader, text);
         const wait = Math.max((ra ?? 0) * 1000, backoffMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs));
-        this.backoff.set(token, { until: Date.now() + wait, attempt });
         this.consecutiveFailures += 1;
+        this.backoff.set(token, {
+          until: Date.now() + wait,
+          attempt,
+          outage: this.consecutiveFailures >= OUTAGE_AFTER,
+        });
         this.lastError = status === 0 ? text : `${status} ${upstreamMessage(text)}`;
         this.log.warn(
           { device: deviceId, status, attempt, retryInMs: wait, error: this.lastError },

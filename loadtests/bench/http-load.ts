@@ -17,7 +17,13 @@ export interface HttpResult {
 
 const BODY = JSON.stringify({ variable: 'temperature', value: 21.5, unit: 'C' });
 
-function run(url: string, connections: number, seconds: number, tokens: string[], record: boolean): Promise<HttpResult> {
+function run(
+  url: string,
+  connections: number,
+  seconds: number,
+  tokens: string[],
+  record: boolean,
+): Promise<HttpResult> {
   const h = histogram();
   let n = 0;
   return new Promise((resolve, reject) => {

@@ -54,7 +54,12 @@ function open(port: number, clientId: string, token: string): Promise<Socket> {
 }
 
 /** Opens `n` connections, `rampBatch` concurrently at a time. */
-export async function openIdle(port: number, n: number, token: (i: number) => string, rampBatch = 200): Promise<Socket[]> {
+export async function openIdle(
+  port: number,
+  n: number,
+  token: (i: number) => string,
+  rampBatch = 200,
+): Promise<Socket[]> {
   const out: Socket[] = [];
   for (let i = 0; i < n; i += rampBatch) {
     const batch: Array<Promise<Socket>> = [];

@@ -43,7 +43,12 @@ export function histogram(): hdr.Histogram {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Connects `n` clients, `rampBatch` at a time; `token(i)` is connection i's password (device token). */
-export async function connectClients(url: string, n: number, token: (i: number) => string, rampBatch = 50): Promise<MqttClient[]> {
+export async function connectClients(
+  url: string,
+  n: number,
+  token: (i: number) => string,
+  rampBatch = 50,
+): Promise<MqttClient[]> {
   const clients: MqttClient[] = [];
   for (let i = 0; i < n; i += rampBatch) {
     const batch = [];

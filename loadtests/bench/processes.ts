@@ -13,7 +13,8 @@ export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tago-edge') return dir;
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tago-edge')
+      return dir;
     const up = dirname(dir);
     if (up === dir) throw new Error('bench: cannot find the tago-edge project root');
     dir = up;
@@ -35,7 +36,7 @@ export interface Proc {
   stop(graceMs?: number): Promise<void>;
 }
 
-function track(name: string, child: ChildProcess): { stderr(): string; stop(graceMs?: number): Promise<void> } {
+function track(child: ChildProcess): { stderr(): string; stop(graceMs?: number): Promise<void> } {
   live.add(child);
   let err = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
@@ -61,11 +62,14 @@ export function spawnNode(name: string, args: string[], nodeFlags: string[] = []
     cwd: projectRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const t = track(name, child);
+  const t = track(child);
   return new Promise((resolve, reject) => {
     let buf = '';
     let done = false;
-    const timer = setTimeout(() => finish(new Error(`${name}: not listening within ${timeoutMs} ms: ${t.stderr()}`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`${name}: not listening within ${timeoutMs} ms: ${t.stderr()}`)),
+      timeoutMs,
+    );
     function finish(e: Error | null, line?: Record<string, unknown>): void {
       if (done) return;
       done = true;
@@ -134,7 +138,7 @@ export async function startMosquitto(dir: string): Promise<Proc> {
     [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest none', ''].join('\n'),
   );
   const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const t = track('mosquitto', child);
+  const t = track(child);
   await waitPort(port, 10_000);
   return { name: 'mosquitto', child, pid: child.pid as number, ports: { mqtt: port }, ...t };
 }

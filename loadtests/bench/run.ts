@@ -211,7 +211,15 @@ async function httpPhase(floorUrl: string, gwUrl: string): Promise<void> {
   const tokens = Array.from({ length: 100 }, (_, i) => `bench-http-${i}`);
   const opts = { connections: HTTP_CONNS, warmupSeconds: WARMUP_S, seconds: DURATION_S, tokens };
   const floor = await httpBench(floorUrl, opts);
-  addRow({ section: 'http 100c', target: 'node:http', figure: 'req/s', value: floor.reqPerSec, unit: 'req/s', p50: floor.p50Ms, p99: floor.p99Ms });
+  addRow({
+    section: 'http 100c',
+    target: 'node:http',
+    figure: 'req/s',
+    value: floor.reqPerSec,
+    unit: 'req/s',
+    p50: floor.p50Ms,
+    p99: floor.p99Ms,
+  });
   const gw = await httpBench(gwUrl, opts);
   const ratio = gw.reqPerSec / floor.reqPerSec;
   addRow({
@@ -285,7 +293,11 @@ async function memoryPhase(dir: string, simUrl: string): Promise<void> {
     value: withIdle,
     unit: `MB RSS with ${fmt(IDLE_CONNS)} idle connections (${fmt(base)} MB before, ${fmt(((withIdle - base) * 1024) / IDLE_CONNS, 1)} kB/conn)`,
   });
-  verdict(`RSS with ${fmt(IDLE_CONNS)} idle MQTT connections ≤ ${TARGETS.rssMb} MB`, `${fmt(withIdle)} MB`, withIdle <= TARGETS.rssMb);
+  verdict(
+    `RSS with ${fmt(IDLE_CONNS)} idle MQTT connections ≤ ${TARGETS.rssMb} MB`,
+    `${fmt(withIdle)} MB`,
+    withIdle <= TARGETS.rssMb,
+  );
   if (SOAK_MIN > 0) {
     log(`memory: ${SOAK_MIN} min at ${fmt(RATE)} points/s (500 more connections, idle ones kept open)`);
     let peak = withIdle;
@@ -301,7 +313,11 @@ async function memoryPhase(dir: string, simUrl: string): Promise<void> {
       value: after,
       unit: `MB RSS after ${SOAK_MIN} min at ${fmt(RATE)} points/s (peak ${fmt(peak)} MB; p99 ${fmt(r.p99Ms, 1)} ms, max ${fmt(r.maxMs, 1)} ms, ${r.unanswered ?? 0} unanswered)`,
     });
-    verdict(`RSS after ${SOAK_MIN} min at ${fmt(RATE)} points/s ≤ ${TARGETS.rssMb} MB`, `${fmt(after)} MB (peak ${fmt(peak)})`, after <= TARGETS.rssMb);
+    verdict(
+      `RSS after ${SOAK_MIN} min at ${fmt(RATE)} points/s ≤ ${TARGETS.rssMb} MB`,
+      `${fmt(after)} MB (peak ${fmt(peak)})`,
+      after <= TARGETS.rssMb,
+    );
   }
   closeIdle(idle);
   await gw.stop();
@@ -372,7 +388,9 @@ async function main(): Promise<void> {
     `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection. Gateway: sqlite sync=full, groupCommitMs 2, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response.`,
   );
   out.push('');
-  out.push(`${'scenario'.padEnd(30)} ${'system'.padEnd(10)} ${'figure'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  ratio`);
+  out.push(
+    `${'scenario'.padEnd(30)} ${'system'.padEnd(10)} ${'figure'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  ratio`,
+  );
   for (const r of rows) {
     out.push(
       `${r.section.padEnd(30)} ${r.target.padEnd(10)} ${fmt(r.value, r.figure === 'p99' ? 1 : 0).padStart(12)} ${r.p50 !== undefined ? fmt(r.p50, 1).padStart(8) : '        '} ${r.p99 !== undefined ? fmt(r.p99, 1).padStart(8) : '        '}  ${r.ratio !== undefined ? `${fmt(r.ratio * 100)} % of ${r.floor}` : ''}  ${r.unit}`,
