@@ -76,7 +76,7 @@ export function startSeqLoad(
         let seq = 0;
         let client: mqtt.MqttClient | null = null;
         while (running) {
-          if (!client || !client.connected) {
+          if (!client?.connected) {
             client?.end(true);
             try {
               client = await mqtt.connectAsync(target().mqtt, {
