@@ -6,6 +6,7 @@ export function prepareStatements(db: Database.Database) {
     insertPoint: db.prepare('INSERT INTO points (token, payload, bytes, created_at) VALUES (?, ?, ?, ?)'),
     insertToken: db.prepare('INSERT OR IGNORE INTO tokens (tkey, token) VALUES (?, ?)'),
     deletePoint: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, payload, bytes'),
+    deletePointMeta: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, bytes'),
     peekRows: db.prepare('SELECT id, payload, bytes FROM points WHERE token = ? ORDER BY id'),
     oldestIds: db.prepare('SELECT id FROM points ORDER BY id LIMIT ?').pluck(),
     firstOfToken: db.prepare('SELECT id FROM points WHERE token = ? ORDER BY id LIMIT 1').pluck(),
