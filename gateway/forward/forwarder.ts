@@ -35,6 +35,8 @@ export class Forwarder {
   private running = false;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly backoff = new Map<string, Backoff>();
+  /** When each device's last request went out (for the per-device batching interval). */
+  private readonly lastSent = new Map<string, number>();
   private readonly pacer: Pacer;
   private readonly agent: Agent;
   private readonly url: string;
@@ -121,6 +123,16 @@ export class Forwarder {
     const now = Date.now();
     let nextWake = Number.POSITIVE_INFINITY;
     const exclude = new Set<string>(this.inFlight.keys());
+    // A device sends at most one request per batchWaitMs, so under steady load its points ride together
+    // instead of one request each (TagoIO counts requests, and each costs both sides CPU).
+    for (const [token, at] of this.lastSent) {
+      const wait = at + this.config.batchWaitMs - now;
+      if (wait <= 0) this.lastSent.delete(token);
+      else {
+        exclude.add(token);
+        nextWake = Math.min(nextWake, wait);
+      }
+    }
     for (const [token, b] of this.backoff) {
       if (b.until > now) {
         exclude.add(token);
@@ -142,6 +154,7 @@ export class Forwarder {
           break;
         }
         exclude.add(token);
+        if (this.config.batchWaitMs > 0) this.lastSent.set(token, now);
         const p = this.send(token).finally(() => {
           this.inFlight.delete(token);
           this.schedule(0);

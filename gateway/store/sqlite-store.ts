@@ -310,14 +310,33 @@ export class SqliteStore implements Store {
   ack(ids: number[]): void {
     if (ids.length === 0) return;
     const removed = new Map<string, Removed>();
-    this.db.transaction(() => {
+    this.withoutSync(() => {
       for (const id of ids) {
         // Only what the counters need: reading the payload back would cost as much as the delete.
         const row = this.st.deletePointMeta.get(id) as { token: string; bytes: number } | undefined;
         if (row) note(removed, row.token, id, row.bytes);
       }
-    })();
+    });
     if (this.afterRemoval(removed) > 0) this.emit(this.spaceListeners);
+  }
+
+  /**
+   * Runs a transaction whose loss on power failure is harmless: deleting delivered points. Losing it
+   * means those points are sent again (at-least-once), never lost, so it skips the WAL fsync and rides on
+   * the next ingest commit's (in WAL mode a later synced commit makes every earlier frame durable).
+   * Ingest commits keep `store.sync`.
+   */
+  private withoutSync(fn: () => void): void {
+    if (this.opts.sync !== 'full') {
+      this.db.transaction(fn)();
+      return;
+    }
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(fn)();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   deadLetter(ids: number[], reason: string, message: string): void {
