@@ -4,22 +4,13 @@
  * the system under test. Every process started here is killed when this process exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tago-edge')
-      return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('bench: cannot find the tago-edge project root');
-    dir = up;
-  }
-}
+import { projectRoot } from '../stack.js';
+
+export { projectRoot };
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => {

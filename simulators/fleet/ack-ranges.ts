@@ -55,3 +55,19 @@ export function expandRanges(ranges: ReadonlyArray<readonly [number, number]>): 
   for (const [a, b] of ranges) for (let s = a; s <= b; s++) out.push(s);
   return out;
 }
+
+/**
+ * How many acknowledged points are missing from what arrived upstream (`GET /_sim/received`, or seqs read
+ * back from TagoIO): acknowledged ranges per device against the sequences received per device.
+ */
+export function countMissing(
+  acked: Readonly<Record<string, ReadonlyArray<readonly [number, number]>>>,
+  received: Readonly<Record<string, readonly number[]>>,
+): number {
+  let missing = 0;
+  for (const [device, ranges] of Object.entries(acked)) {
+    const have = new Set(received[device] ?? []);
+    for (const [a, b] of ranges) for (let s = a; s <= b; s++) if (!have.has(s)) missing++;
+  }
+  return missing;
+}

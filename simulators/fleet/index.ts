@@ -15,7 +15,7 @@ import { resolveOptions } from './options.js';
 import type { FleetHooks, FleetOptions, FleetSummary } from './types.js';
 import { runWorkers } from './workers.js';
 
-export { expandRanges } from './ack-ranges.js';
+export { countMissing, expandRanges } from './ack-ranges.js';
 export type { ResolvedOptions } from './options.js';
 export { FleetOptionsError, resolveOptions } from './options.js';
 export { encodeHexFrame } from './profiles/hex.js';

@@ -6,22 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startCloudSim } from '../../simulators/cloud-sim/index.js';
-import { expandRanges, runFleet, seededToken } from '../../simulators/fleet/index.js';
+import { countMissing, runFleet, seededToken } from '../../simulators/fleet/index.js';
 import { type Spawned, spawnCli } from '../helpers/cli.js';
 import { startStack, tempDir, waitFor } from '../helpers/stack.js';
 
 async function received(simUrl: string) {
   const res = await request(`${simUrl}/_sim/received`);
   return (await res.body.json()) as Record<string, number[]>;
-}
-
-function lostPoints(acked: Record<string, Array<[number, number]>>, got: Record<string, number[]>): number {
-  let lost = 0;
-  for (const [device, ranges] of Object.entries(acked)) {
-    const have = new Set(got[device] ?? []);
-    for (const seq of expandRanges(ranges)) if (!have.has(seq)) lost++;
-  }
-  return lost;
 }
 
 describe('simulator fleet → gateway → cloud-sim', () => {
@@ -34,7 +25,7 @@ describe('simulator fleet → gateway → cloud-sim', () => {
     ]);
     expect(m.counts.acked).toBeGreaterThan(300);
     expect(h.counts.acked).toBeGreaterThan(300);
-    await waitFor(async () => lostPoints({ ...m.acked, ...h.acked }, await received(sim.url)) === 0, 15_000, 100);
+    await waitFor(async () => countMissing({ ...m.acked, ...h.acked }, await received(sim.url)) === 0, 15_000, 100);
   });
 
   it('hex profile frames are decoded by the example parser at the gateway', async () => {
@@ -98,6 +89,6 @@ describe('simulator fleet → gateway → cloud-sim', () => {
     await start();
     const s = await fleet;
     expect(s.counts.acked).toBeGreaterThan(300);
-    await waitFor(async () => lostPoints(s.acked, await received(sim.url)) === 0, 15_000, 100);
+    await waitFor(async () => countMissing(s.acked, await received(sim.url)) === 0, 15_000, 100);
   });
 });

@@ -1,7 +1,7 @@
 /** The fleet against the real cloud simulator: loss = acknowledged seqs the cloud never stored. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCloudSim } from '../../simulators/cloud-sim/index.js';
-import { type AckedRanges, expandRanges, runFleet } from '../../simulators/fleet/index.js';
+import { type AckedRanges, countMissing, runFleet } from '../../simulators/fleet/index.js';
 
 type Sim = Awaited<ReturnType<typeof startCloudSim>>;
 let sim: Sim | undefined;
@@ -12,12 +12,7 @@ afterEach(async () => {
 
 async function lost(url: string, acked: AckedRanges): Promise<number> {
   const received = (await (await fetch(`${url}/_sim/received`)).json()) as Record<string, number[]>;
-  let n = 0;
-  for (const [device, ranges] of Object.entries(acked)) {
-    const got = new Set(received[device] ?? []);
-    for (const seq of expandRanges(ranges)) if (!got.has(seq)) n++;
-  }
-  return n;
+  return countMissing(acked, received);
 }
 
 describe('simulate against cloud-sim', () => {

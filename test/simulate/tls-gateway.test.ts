@@ -4,7 +4,7 @@
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expandRanges, type FleetSummary, runFleet } from '../../simulators/fleet/index.js';
+import { countMissing, type FleetSummary, runFleet } from '../../simulators/fleet/index.js';
 import { startStack, waitFor } from '../helpers/stack.js';
 import { makePki, type Pki, removePki } from '../security/fixtures.js';
 
@@ -16,13 +16,7 @@ afterAll(() => removePki(pki));
 
 async function lost(simUrl: string, s: FleetSummary): Promise<number> {
   const res = await request(`${simUrl}/_sim/received`);
-  const got = (await res.body.json()) as Record<string, number[]>;
-  let n = 0;
-  for (const [device, ranges] of Object.entries(s.acked)) {
-    const have = new Set(got[device] ?? []);
-    for (const seq of expandRanges(ranges)) if (!have.has(seq)) n++;
-  }
-  return n;
+  return countMissing(s.acked, (await res.body.json()) as Record<string, number[]>);
 }
 
 describe('simulator over TLS', () => {
