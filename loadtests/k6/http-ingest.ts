@@ -9,6 +9,7 @@
 import { check } from 'k6';
 import http from 'k6/http';
 import type { Options } from 'k6/options';
+import { arrivalScenario, summaryTrendStats, writeSummary } from './common.ts';
 
 const TARGET = __ENV.TARGET_HTTP ?? 'http://127.0.0.1:8080';
 const TOKENS = (__ENV.TOKENS ?? 'k6-device-0,k6-device-1,k6-device-2').split(',').filter((t) => t.length > 0);
@@ -17,23 +18,14 @@ const DURATION = __ENV.DURATION ?? '1m';
 const SUMMARY = __ENV.SUMMARY ?? 'k6-http-summary.json';
 
 export const options: Options = {
-  scenarios: {
-    ingest: {
-      executor: 'constant-arrival-rate',
-      rate: RATE,
-      timeUnit: '1s',
-      duration: DURATION,
-      preAllocatedVUs: Math.max(10, Math.ceil(RATE / 2)),
-      maxVUs: Math.max(100, RATE * 4),
-    },
-  },
+  scenarios: arrivalScenario(RATE, DURATION),
   thresholds: {
     http_req_duration: ['p(99)<2000'],
     http_req_failed: ['rate<0.001'],
     checks: ['rate>0.999'],
     dropped_iterations: ['count==0'],
   },
-  summaryTrendStats: ['min', 'med', 'p(90)', 'p(99)', 'p(99.9)', 'max'],
+  summaryTrendStats,
 };
 
 export default function (): void {
@@ -58,5 +50,5 @@ export default function (): void {
 }
 
 export function handleSummary(data: object): Record<string, string> {
-  return { [SUMMARY]: JSON.stringify(data, null, 2), stdout: `summary written to ${SUMMARY}\n` };
+  return writeSummary(SUMMARY, data);
 }

@@ -12,6 +12,7 @@ import { check } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
 import { Client } from 'k6/x/mqtt';
+import { arrivalScenario, summaryTrendStats, writeSummary } from './common.ts';
 
 const TARGET = __ENV.TARGET_MQTT ?? '127.0.0.1:1883';
 const TOKENS = (__ENV.TOKENS ?? 'k6-device-0,k6-device-1,k6-device-2').split(',').filter((t) => t.length > 0);
@@ -23,23 +24,14 @@ const publishDuration = new Trend('mqtt_publish_duration', true);
 const publishFailed = new Counter('mqtt_publish_failed');
 
 export const options: Options = {
-  scenarios: {
-    ingest: {
-      executor: 'constant-arrival-rate',
-      rate: RATE,
-      timeUnit: '1s',
-      duration: DURATION,
-      preAllocatedVUs: Math.max(10, Math.ceil(RATE / 2)),
-      maxVUs: Math.max(100, RATE * 4),
-    },
-  },
+  scenarios: arrivalScenario(RATE, DURATION),
   thresholds: {
     mqtt_publish_duration: ['p(99)<2000'],
     mqtt_publish_failed: ['count==0'],
     checks: ['rate>0.999'],
     dropped_iterations: ['count==0'],
   },
-  summaryTrendStats: ['min', 'med', 'p(90)', 'p(99)', 'p(99.9)', 'max'],
+  summaryTrendStats,
 };
 
 // One connection per VU, opened on its first iteration and kept (a device keeps its session).
@@ -76,5 +68,5 @@ export default function (): void {
 }
 
 export function handleSummary(data: object): Record<string, string> {
-  return { [SUMMARY]: JSON.stringify(data, null, 2), stdout: `summary written to ${SUMMARY}\n` };
+  return writeSummary(SUMMARY, data);
 }
