@@ -13,7 +13,14 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
-import { EdgeError, InvalidBodyError, PayloadTooLargeError, TopicNotAllowedError, toEdgeError } from '../../errors.js';
+import {
+  EdgeError,
+  InvalidBodyError,
+  PayloadTooLargeError,
+  ShuttingDownError,
+  TopicNotAllowedError,
+  toEdgeError,
+} from '../../errors.js';
 import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
@@ -168,7 +175,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
     const deadline = arrivedAt + config.fullWaitMs;
     for (;;) {
       try {
-        if (deps.isShuttingDown()) throw new Error('shutting down');
+        if (deps.isShuttingDown()) throw new ShuttingDownError('gateway is shutting down; publish again later');
         deps.admitPublish?.(client, device);
         await pipeline.ingest(device, 'mqtt', toInput(packet.topic, payload), arrivedAt);
         return;
