@@ -4,6 +4,7 @@
  * (their commits included), give the forwarder a bounded time, close the store.
  */
 import type { Server as HttpServer } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { createGatewayMetrics } from '../metrics/registry.js';
 import { createParserHost } from '../parsers/sandbox/index.js';
 import { createAdmission, peerSocket } from './admission/index.js';
@@ -81,6 +82,13 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     };
   };
 
+  /** mTLS, all transports: a verified client certificate whose CN is a device's `certificateCN`. */
+  function deviceFromSocket(sock: Partial<TLSSocket>) {
+    if (typeof sock.getPeerCertificate !== 'function' || !sock.authorized) return undefined;
+    const cn = sock.getPeerCertificate().subject?.CN;
+    return typeof cn === 'string' ? directory.byCertificateCN(cn, current.devices) : undefined;
+  }
+
   const httpServer: HttpServer = createHttpIngest({
     config: config.http,
     directory,
@@ -92,6 +100,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     admit: (req, device) => admission.http(req, device),
     onAuthFailure: (req) => admission.httpAuthFailure(req),
     ...(config.http.tls ? { tls: tlsOptions(config.http.tls, 'http.tls') } : {}),
+    deviceFromCertificate: (req) => deviceFromSocket(req.socket as Partial<TLSSocket>),
   });
 
   const mqtt = await createMqttIngest({
@@ -105,12 +114,8 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     onAuthFailure: (client) => admission.mqttAuthFailure(client),
     admitPublish: (client, device) => admission.mqttPublish(client, device),
     authMode: () => current.auth.mode,
-    deviceFromCertificate(client) {
-      const sock = peerSocket(client); // the TLS socket for MQTTS, and under the WebSocket for WSS
-      if (typeof sock.getPeerCertificate !== 'function' || !sock.authorized) return undefined;
-      const cn = sock.getPeerCertificate().subject?.CN;
-      return typeof cn === 'string' ? directory.byCertificateCN(cn, current.devices) : undefined;
-    },
+    // The TLS socket for MQTTS, and the one under the WebSocket for WSS.
+    deviceFromCertificate: (client) => deviceFromSocket(peerSocket(client)),
   });
   mqtt.broker.on('client', () => mqttClients++);
   mqtt.broker.on('clientDisconnect', () => mqttClients--);

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Agent } from 'undici';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { startStack, waitFor } from '../helpers/stack.js';
@@ -107,6 +107,37 @@ describe('mTLS', () => {
     );
     const withToken = await connectMqtt(url, 'tok-other', { ca: pki.ca, ...pki.client('stranger') });
     expect(withToken.connected).toBe(true);
+  });
+
+  it('HTTPS with a client certificate is that device without a token; a foreign CA is not', async () => {
+    const { gw, sim } = await startStack({
+      auth: { mode: 'registry' },
+      devices,
+      http: { tls: tlsConfig(true) },
+    });
+    const url = `https://127.0.0.1:${gw.ports.http}/data`;
+    const send = async (cert: { cert: Buffer; key: Buffer } | undefined, token?: string) => {
+      const agent = new Agent({ connect: { ca: pki.ca, ...(cert ?? {}) } });
+      try {
+        const res = await request(url, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: { 'content-type': 'application/json', ...(token ? { 'device-token': token } : {}) },
+          body: record(7),
+        });
+        await res.body.dump();
+        return res.statusCode;
+      } finally {
+        await agent.close();
+      }
+    };
+    expect(await send(pki.client('sensor-1'))).toBe(200);
+    await waitFor(() => sim.stats().tokens['tok-sensor-1']?.points === 1);
+    // A certificate from another CA does not verify: no device, and no token → 401.
+    expect(await send(foreign.client('sensor-1'))).toBe(401);
+    // A verified certificate whose CN is no device still needs its token.
+    expect(await send(pki.client('stranger'))).toBe(401);
+    expect(await send(pki.client('stranger'), 'tok-other')).toBe(200);
   });
 
   it('mTLS over secure WebSocket maps the certificate the same way', async () => {

@@ -35,6 +35,8 @@ export interface HttpIngestDeps {
   metrics(): Promise<{ contentType: string; body: string }>;
   readiness(): { ready: boolean; [k: string]: unknown };
   isShuttingDown(): boolean;
+  /** mTLS: the device a verified client certificate stands for, if any. */
+  deviceFromCertificate?(req: IncomingMessage): Device | undefined;
   /** Extra admission checks (address lists, rate limits); throws an EdgeError to refuse. */
   admit?(req: IncomingMessage, device: Device | null): void;
   /** The token was missing or refused (per-address auth-failure cool-down). */
@@ -111,6 +113,9 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
   function resolveDevice(req: IncomingMessage): Device {
     deps.admit?.(req, null);
     try {
+      // HTTPS with mTLS: a verified client certificate mapped to a device stands for its token.
+      const fromCert = deps.deviceFromCertificate?.(req);
+      if (fromCert) return fromCert;
       return directory.resolve(tokenFromHeaders(req.headers));
     } catch (err) {
       deps.onAuthFailure?.(req);
