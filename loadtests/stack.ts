@@ -111,7 +111,8 @@ function waitListening(child: ChildProcess, name: string, timeoutMs: number): Pr
   });
 }
 
-async function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
+export async function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');

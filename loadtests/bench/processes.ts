@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 
-import { projectRoot } from '../stack.js';
+import { projectRoot, stopChild } from '../stack.js';
 
 export { projectRoot };
 
@@ -36,14 +36,7 @@ function track(child: ChildProcess): { stderr(): string; stop(graceMs?: number):
   child.once('exit', () => live.delete(child));
   return {
     stderr: () => err,
-    async stop(graceMs = 10_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: (graceMs = 10_000) => stopChild(child, graceMs),
   };
 }
 
