@@ -45,7 +45,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   let current = config;
   let shuttingDown = false;
 
-  const store = openStore(config.store, { deviceIdOf, log });
+  const store = openStore(config.store, { deviceIdOf, log, batchMaxBytes: config.upstream.batchMaxBytes });
   const directory = new DeviceDirectory(config.auth.mode, config.devices, store.refusedTokens());
   const parsers = createParserHost({ timeoutMs: config.parsers.timeoutMs, memoryMb: config.parsers.memoryMb });
   const pipeline = new IngestPipeline({ store, parsers });

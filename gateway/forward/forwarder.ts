@@ -230,7 +230,7 @@ export class Forwarder {
       text = (err as Error).message;
     }
     const durationMs = performance.now() - started;
-    events.forwardResponse.publish({ deviceId, status, points: batch.ids.length, durationMs });
+    events.forwardResponse.publish({ deviceId, status, points: batch.points, durationMs });
     const outcome = classify(status);
     switch (outcome) {
       case 'delivered':
@@ -253,8 +253,8 @@ export class Forwarder {
       case 'refused_token': {
         const message = upstreamMessage(text);
         const reason = `upstream_${status}`;
+        // The store publishes the dead-letter event (one place, so the metric counts each point once).
         this.store.deadLetter(batch.ids, reason, message);
-        events.deadLetter.publish({ deviceId, reason, points: batch.ids.length });
         this.consecutiveFailures = 0;
         if (outcome === 'refused_token') {
           this.store.refuseToken(token);
@@ -265,7 +265,7 @@ export class Forwarder {
           );
         } else {
           this.log.warn(
-            { device: deviceId, status, message, points: batch.ids.length },
+            { device: deviceId, status, message, points: batch.points },
             'TagoIO rejected a batch; kept as a dead letter',
           );
         }

@@ -3,6 +3,7 @@
  * durable store is measured against. Keeps the Store invariants except surviving a restart.
  */
 import { StoreFullError } from '../errors.js';
+import { events } from '../events.js';
 import type { DataRecord } from '../model.js';
 import type { DeadLetter, DeadLetterInput, PendingBatch, Store, StoreStats } from './store.js';
 
@@ -78,7 +79,14 @@ export class MemoryStore implements Store {
       bytes += row.bytes;
     }
     const body = `[${parts.join(',')}]`;
-    return { token, ids, records: parts.map((p) => JSON.parse(p) as DataRecord), bytes: Buffer.byteLength(body), body };
+    return {
+      token,
+      ids,
+      points: ids.length,
+      records: parts.map((p) => JSON.parse(p) as DataRecord),
+      bytes: Buffer.byteLength(body),
+      body,
+    };
   }
 
   private remove(ids: number[]): Row[] {
@@ -120,6 +128,7 @@ export class MemoryStore implements Store {
       records: rows.map((r) => JSON.parse(r.json)),
       createdAt: new Date().toISOString(),
     });
+    events.deadLetter.publish({ deviceId: this.opts.deviceIdOf?.(token) ?? '', reason, points: rows.length });
   }
 
   addDeadLetter(input: DeadLetterInput): void {
@@ -134,6 +143,7 @@ export class MemoryStore implements Store {
       ...(topic !== undefined ? { topic } : {}),
       createdAt: new Date().toISOString(),
     });
+    events.deadLetter.publish({ deviceId, reason, points: records.length });
   }
 
   listDeadLetters(limit = 100): DeadLetter[] {

@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import { StoreOpenError } from '../errors.js';
 import { Cipher, loadKey } from './encryption.js';
 import { MemoryStore } from './memory-store.js';
-import { SqliteStore } from './sqlite-store.js';
+import { DEFAULT_ROW_MAX_BYTES, SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 
 export const STORE_FILE = 'tago-edge.db';
@@ -21,6 +21,11 @@ export interface OpenStoreOptions {
   env?: NodeJS.ProcessEnv;
   /** Lock wait for a second connection (the queue CLI); defaults to 5 s. */
   busyTimeoutMs?: number;
+  /**
+   * The forwarder's largest request body (`upstream.batchMaxBytes`): stored rows are kept no larger, so a
+   * batch of whole rows fits a request.
+   */
+  batchMaxBytes?: number;
 }
 
 export function storePath(config: Config['store']): string {
@@ -59,5 +64,7 @@ export function openSqliteStore(config: Config['store'], opts: OpenStoreOptions)
     deviceIdOf: opts.deviceIdOf,
     log: opts.log,
     ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+    // Leave room for the array's brackets within a request body.
+    rowMaxBytes: Math.max(1, Math.min(DEFAULT_ROW_MAX_BYTES, (opts.batchMaxBytes ?? Number.POSITIVE_INFINITY) - 2)),
   });
 }

@@ -2,10 +2,14 @@
  * Opens the store's SQLite file: pragmas, tables, and the meta checks that refuse a file this process
  * cannot read correctly (newer schema, missing or wrong encryption key).
  *
- * Tables (schema version 1):
- * - `points`: one row per pending point. `token` is the device token, or its HMAC when encrypted;
- *   `payload` is the record's JSON text, or `iv|tag|ciphertext` when encrypted; `bytes` is the JSON
- *   length + 1 (its share of a JSON array, comma included) and is what `store.maxBytes` counts.
+ * Tables (schema version 2):
+ * - `points`: one row per append (a long append is split into rows of at most `rowMaxBytes`), holding
+ *   `points` records. `token` is the device token, or its HMAC when encrypted; `payload` is the records'
+ *   JSON objects joined by commas (a slice of a JSON array, without the brackets), or `iv|tag|ciphertext`
+ *   of that text when encrypted; `bytes` is its length + 1 (its share of a JSON array, comma included)
+ *   and is what `store.maxBytes` counts.
+ *   Version 1 kept one row per point; such a row is a valid version 2 row with `points` = 1, so opening a
+ *   version 1 file adds the column (default 1) and carries on.
  * - `tokens`: token key → token (sealed when encrypted), so pending tokens can be listed at open.
  * - `dead_letters`: `body` is `{"token","message","records","topic"?}` as JSON (sealed when encrypted);
  *   `raw` keeps the bytes of a tampered point for forensics.
@@ -17,7 +21,7 @@ import Database from 'better-sqlite3';
 import { StoreOpenError } from '../errors.js';
 import { type Cipher, KEY_ENV } from './encryption.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -27,6 +31,7 @@ CREATE TABLE IF NOT EXISTS points (
   token TEXT NOT NULL,
   payload BLOB NOT NULL,
   bytes INTEGER NOT NULL,
+  points INTEGER NOT NULL DEFAULT 1,
   created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS points_token_id ON points (token, id);
@@ -109,4 +114,16 @@ function checkMeta(db: Database.Database, opts: OpenDatabaseOptions): void {
       throw new StoreOpenError('store: encryption key does not match the one this store was created with');
     }
   }
+  if (version < SCHEMA_VERSION) migrate(db, version);
+}
+
+/** Brings an older file up to SCHEMA_VERSION in one transaction (a crash leaves it at the old version). */
+function migrate(db: Database.Database, from: number): void {
+  db.transaction(() => {
+    const columns = db.prepare('PRAGMA table_info(points)').all() as Array<{ name: string }>;
+    if (from < 2 && !columns.some((c) => c.name === 'points')) {
+      db.exec('ALTER TABLE points ADD COLUMN points INTEGER NOT NULL DEFAULT 1');
+    }
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
+  })();
 }

@@ -3,16 +3,16 @@ import type Database from 'better-sqlite3';
 
 export function prepareStatements(db: Database.Database) {
   return {
-    insertPoint: db.prepare('INSERT INTO points (token, payload, bytes, created_at) VALUES (?, ?, ?, ?)'),
+    insertRow: db.prepare('INSERT INTO points (token, payload, bytes, points, created_at) VALUES (?, ?, ?, ?, ?)'),
     insertToken: db.prepare('INSERT OR IGNORE INTO tokens (tkey, token) VALUES (?, ?)'),
-    deletePoint: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, payload, bytes'),
-    deletePointMeta: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, bytes'),
-    peekRows: db.prepare('SELECT id, payload, bytes FROM points WHERE token = ? ORDER BY id'),
+    deleteRow: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, payload, bytes, points'),
+    deleteRowMeta: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, bytes, points'),
+    peekRows: db.prepare('SELECT id, payload, bytes, points FROM points WHERE token = ? ORDER BY id'),
     oldestIds: db.prepare('SELECT id FROM points ORDER BY id LIMIT ?').pluck(),
     firstOfToken: db.prepare('SELECT id FROM points WHERE token = ? ORDER BY id LIMIT 1').pluck(),
     firstOverall: db.prepare('SELECT id, created_at FROM points ORDER BY id LIMIT 1'),
-    totals: db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM points'),
-    heads: db.prepare('SELECT token AS tkey, MIN(id) AS oldestId, COUNT(*) AS n FROM points GROUP BY token'),
+    totals: db.prepare('SELECT COALESCE(SUM(points), 0) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM points'),
+    heads: db.prepare('SELECT token AS tkey, MIN(id) AS oldestId, SUM(points) AS n FROM points GROUP BY token'),
     allTokens: db.prepare('SELECT tkey, token FROM tokens'),
     insertDead: db.prepare(
       'INSERT INTO dead_letters (device_id, reason, points, body, raw, created_at) VALUES (?, ?, ?, ?, ?, ?)',

@@ -6,8 +6,10 @@
  *   synchronous: the commit, and with `sync: full` the WAL fsync, has happened when `.run()` returns).
  *   It never resolves for rows that are not in the file. A failed commit rejects every append in it with
  *   StoreWriteError (each is retried alone first, so one bad append does not fail its neighbours).
+ * - One row per append (split into rows of at most `rowMaxBytes` when longer), so a message of N points
+ *   costs one insert and one delete, not N. `bytes`/`maxBytes` still count each point's JSON + 1.
  * - Per device, points come out of `peek` in id order, which is append order (AUTOINCREMENT ids are never
- *   reused, so a replayed dead letter goes to the back of its device's queue).
+ *   reused, so a replayed dead letter goes to the back of its device's queue). `peek` takes whole rows.
  * - A point leaves `points` only through `ack`, `deadLetter` (including a tampered row, quarantined by
  *   `peek`), or a `drop_oldest` eviction published on `events.storeDrop`. Moves to dead letters happen in
  *   one transaction: a point is never in both tables, nor in neither.
@@ -39,14 +41,60 @@ export interface SqliteStoreOptions {
   deviceIdOf(token: string): string;
   log?: Logger | undefined;
   busyTimeoutMs?: number;
+  /** Largest row an append is packed into (a single bigger record is a row of its own); default 16 KiB. */
+  rowMaxBytes?: number;
+}
+
+export const DEFAULT_ROW_MAX_BYTES = 16_384;
+
+/** One stored row: the JSON objects of `points` records joined by commas. */
+interface PackedRow {
+  text: string;
+  points: number;
+  /** text bytes + 1 (its share of the forwarded array, comma included) = Σ (record JSON bytes + 1). */
+  bytes: number;
+}
+
+/** Packs an append's records into rows of at most `maxBytes` each, in order. */
+export function packRows(records: readonly unknown[], maxBytes: number): { rows: PackedRow[]; bytes: number } {
+  if (records.length === 1) {
+    const text = JSON.stringify(records[0]);
+    const bytes = Buffer.byteLength(text) + 1;
+    return { rows: [{ text, points: 1, bytes }], bytes };
+  }
+  const jsons = records.map((r) => JSON.stringify(r));
+  let chars = jsons.length;
+  for (const j of jsons) chars += j.length;
+  // UTF-8 needs at most 3 bytes per UTF-16 unit: a short append is one row without measuring each record.
+  if (chars * 3 <= maxBytes) {
+    const text = jsons.join(',');
+    const bytes = Buffer.byteLength(text) + 1;
+    return { rows: [{ text, points: jsons.length, bytes }], bytes };
+  }
+  const rows: PackedRow[] = [];
+  let parts: string[] = [];
+  let size = 0;
+  let total = 0;
+  for (const j of jsons) {
+    const b = Buffer.byteLength(j) + 1;
+    if (parts.length > 0 && size + b > maxBytes) {
+      rows.push({ text: parts.join(','), points: parts.length, bytes: size });
+      parts = [];
+      size = 0;
+    }
+    parts.push(j);
+    size += b;
+    total += b;
+  }
+  rows.push({ text: parts.join(','), points: parts.length, bytes: size });
+  return { rows, bytes: total };
 }
 
 interface QueuedAppend {
   token: string;
   tkey: string;
-  jsons: string[];
-  /** Bytes of each row in the forwarded array (its JSON plus one comma). */
-  sizes: number[];
+  rows: PackedRow[];
+  points: number;
   bytes: number;
   resolve(): void;
   reject(err: unknown): void;
@@ -68,7 +116,7 @@ interface Inserted {
   bytes: number;
 }
 
-/** What a transaction removed for one device. */
+/** What a transaction removed for one device (n counts points, not rows). */
 interface Removed {
   n: number;
   bytes: number;
@@ -92,11 +140,13 @@ export class SqliteStore implements Store {
   private queuedBytes = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private closed = false;
+  private readonly rowMaxBytes: number;
   private readonly appendListeners: Array<() => void> = [];
   private readonly spaceListeners: Array<() => void> = [];
 
   constructor(private readonly opts: SqliteStoreOptions) {
     this.codec = codecFor(opts.cipher);
+    this.rowMaxBytes = opts.rowMaxBytes ?? DEFAULT_ROW_MAX_BYTES;
     this.db = openDatabase({
       path: opts.path,
       sync: opts.sync,
@@ -112,11 +162,7 @@ export class SqliteStore implements Store {
   append(token: string, records: DataRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
     if (records.length === 0) return Promise.resolve();
-    const jsons = records.map((r) => JSON.stringify(r));
-    // One comma per row in the forwarded array: counted once here, stored with the row.
-    const sizes = jsons.map((j) => Buffer.byteLength(j) + 1);
-    let bytes = 0;
-    for (const n of sizes) bytes += n;
+    const { rows, bytes } = packRows(records, this.rowMaxBytes);
     if (!this.admits(bytes)) {
       const err = new StoreFullError(
         `store full (${this.depthBytes + this.queuedBytes} of ${this.opts.maxBytes} bytes, ${bytes} more asked)`,
@@ -125,7 +171,7 @@ export class SqliteStore implements Store {
       return Promise.reject(err);
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ token, tkey: this.tokenKey(token), jsons, sizes, bytes, resolve, reject });
+      this.queue.push({ token, tkey: this.tokenKey(token), rows, points: records.length, bytes, resolve, reject });
       this.queuedBytes += bytes;
       this.schedule();
     });
@@ -189,7 +235,7 @@ export class SqliteStore implements Store {
     let rows = 0;
     let bytes = 0;
     for (const a of batch) {
-      rows += a.jsons.length;
+      rows += a.rows.length;
       bytes += a.bytes;
     }
     const inserted: Inserted[] = [];
@@ -205,15 +251,8 @@ export class SqliteStore implements Store {
           seen.add(a.tkey);
           newTokens.push([a.tkey, a.token]);
         }
-        let firstId = 0;
-        for (let k = 0; k < a.jsons.length; k++) {
-          const json = a.jsons[k] as string;
-          const id = Number(
-            this.st.insertPoint.run(a.tkey, this.codec.sealPayload(json, a.tkey), a.sizes[k], now).lastInsertRowid,
-          );
-          if (firstId === 0) firstId = id;
-        }
-        inserted.push({ token: a.token, tkey: a.tkey, firstId, n: a.jsons.length, bytes: a.bytes });
+        const firstId = this.insertRows(a.tkey, a.rows, now);
+        inserted.push({ token: a.token, tkey: a.tkey, firstId, n: a.points, bytes: a.bytes });
       }
     })();
     // Committed: only now do the in-memory counters move.
@@ -229,7 +268,19 @@ export class SqliteStore implements Store {
     this.emit(this.appendListeners);
   }
 
-  /** Deletes the oldest points until `need` bytes are freed (inside the commit's transaction). */
+  /** Inserts one append's rows (inside a transaction); returns the first row's id. */
+  private insertRows(tkey: string, rows: readonly PackedRow[], now: number): number {
+    let firstId = 0;
+    for (const r of rows) {
+      const id = Number(
+        this.st.insertRow.run(tkey, this.codec.sealPayload(r.text, tkey), r.bytes, r.points, now).lastInsertRowid,
+      );
+      if (firstId === 0) firstId = id;
+    }
+    return firstId;
+  }
+
+  /** Deletes the oldest rows until `need` bytes are freed (inside the commit's transaction). */
   private evict(need: number): Map<string, Removed> {
     const removed = new Map<string, Removed>();
     let freed = 0;
@@ -237,9 +288,9 @@ export class SqliteStore implements Store {
       const ids = this.st.oldestIds.all(256) as number[];
       if (ids.length === 0) break;
       for (const id of ids) {
-        const row = this.st.deletePoint.get(id) as { token: string; bytes: number } | undefined;
+        const row = this.st.deleteRowMeta.get(id) as RowMeta | undefined;
         if (!row) continue;
-        note(removed, row.token, id, row.bytes);
+        note(removed, row, id);
         freed += row.bytes;
         if (freed >= need) break;
       }
@@ -267,19 +318,21 @@ export class SqliteStore implements Store {
       const parts: string[] = [];
       const bad: Array<{ id: number; payload: Stored; why: string }> = [];
       let bytes = 2;
+      let points = 0;
       for (const row of this.st.peekRows.iterate(e.tkey) as IterableIterator<{
         id: number;
         payload: Stored;
         bytes: number;
+        points: number;
       }>) {
         if (ids.length > 0 && bytes + row.bytes > maxBytes) break;
         let json: string;
         try {
           json = this.codec.openPayload(row.payload, e.tkey);
-          // A row is one JSON object written by append; a cheap shape check catches a damaged plain row
-          // without parsing every row on the forwarding path (encrypted rows are authenticated by GCM).
+          // A row is JSON objects joined by commas, written by append; a cheap shape check catches a damaged
+          // plain row without parsing every row on the forwarding path (encrypted rows are authenticated by GCM).
           if (json.charCodeAt(0) !== 0x7b || json.charCodeAt(json.length - 1) !== 0x7d) {
-            throw new Error('stored row is not a JSON object');
+            throw new Error('stored row is not a list of JSON objects');
           }
         } catch (err) {
           bad.push({ id: row.id, payload: row.payload, why: (err as Error).message });
@@ -288,6 +341,7 @@ export class SqliteStore implements Store {
         ids.push(row.id);
         parts.push(json);
         bytes += row.bytes;
+        points += row.points;
       }
       if (bad.length > 0) this.quarantine(token, bad);
       if (ids.length > 0) {
@@ -295,9 +349,10 @@ export class SqliteStore implements Store {
         return {
           token,
           ids,
+          points,
           // Parsed only when asked for (tests, tools): the forwarder sends `body` as it is.
           get records(): DataRecord[] {
-            return parts.map((p) => JSON.parse(p) as DataRecord);
+            return JSON.parse(`[${parts.join(',')}]`) as DataRecord[];
           },
           bytes: bytes - 1,
           body: `[${parts.join(',')}]`,
@@ -313,8 +368,8 @@ export class SqliteStore implements Store {
     this.withoutSync(() => {
       for (const id of ids) {
         // Only what the counters need: reading the payload back would cost as much as the delete.
-        const row = this.st.deletePointMeta.get(id) as { token: string; bytes: number } | undefined;
-        if (row) note(removed, row.token, id, row.bytes);
+        const row = this.st.deleteRowMeta.get(id) as RowMeta | undefined;
+        if (row) note(removed, row, id);
       }
     });
     if (this.afterRemoval(removed) > 0) this.emit(this.spaceListeners);
@@ -343,35 +398,37 @@ export class SqliteStore implements Store {
     if (ids.length === 0) return;
     const sorted = [...ids].sort((a, b) => a - b);
     const removed = new Map<string, Removed>();
-    const perToken = new Map<string, string[]>();
+    const perToken = new Map<string, { parts: string[]; points: number }>();
     this.db.transaction(() => {
       for (const id of sorted) {
-        const row = this.st.deletePoint.get(id) as { token: string; payload: Stored; bytes: number } | undefined;
+        const row = this.st.deleteRow.get(id) as (RowMeta & { payload: Stored }) | undefined;
         if (!row) continue;
-        note(removed, row.token, id, row.bytes);
-        let parts = perToken.get(row.token);
-        if (!parts) {
-          parts = [];
-          perToken.set(row.token, parts);
+        note(removed, row, id);
+        let acc = perToken.get(row.token);
+        if (!acc) {
+          acc = { parts: [], points: 0 };
+          perToken.set(row.token, acc);
         }
         // peek already vetted these rows; an unreadable one is kept as a JSON string rather than lost.
         try {
-          parts.push(this.codec.openPayload(row.payload, row.token));
+          acc.parts.push(this.codec.openPayload(row.payload, row.token));
+          acc.points += row.points;
         } catch {
-          parts.push(JSON.stringify({ unreadable: true, id }));
+          acc.parts.push(JSON.stringify({ unreadable: true, id, points: row.points }));
+          acc.points += 1;
         }
       }
-      for (const [tkey, parts] of perToken) {
+      for (const [tkey, acc] of perToken) {
         const token = this.tokenOf.get(tkey) ?? '';
-        const body = `{"token":${JSON.stringify(token)},"message":${JSON.stringify(message)},"records":[${parts.join(',')}]}`;
-        this.insertDead(this.opts.deviceIdOf(token), reason, parts.length, body, null);
+        const body = `{"token":${JSON.stringify(token)},"message":${JSON.stringify(message)},"records":[${acc.parts.join(',')}]}`;
+        this.insertDead(this.opts.deviceIdOf(token), reason, acc.points, body, null);
       }
     })();
     this.afterRemoval(removed);
-    for (const [tkey, parts] of perToken) {
+    for (const [tkey, acc] of perToken) {
       this.deadCount++;
       const deviceId = this.opts.deviceIdOf(this.tokenOf.get(tkey) ?? '');
-      events.deadLetter.publish({ deviceId, reason, points: parts.length });
+      events.deadLetter.publish({ deviceId, reason, points: acc.points });
     }
     if (removed.size > 0) this.emit(this.spaceListeners);
   }
@@ -380,22 +437,27 @@ export class SqliteStore implements Store {
   private quarantine(token: string, bad: Array<{ id: number; payload: Stored; why: string }>): void {
     const removed = new Map<string, Removed>();
     const deviceId = this.opts.deviceIdOf(token);
+    const moved: Array<{ id: number; points: number; why: string }> = [];
     this.db.transaction(() => {
       for (const b of bad) {
-        const row = this.st.deletePoint.get(b.id) as { token: string; bytes: number } | undefined;
+        const row = this.st.deleteRowMeta.get(b.id) as RowMeta | undefined;
         if (!row) continue;
-        note(removed, row.token, b.id, row.bytes);
-        const message = `point ${b.id} could not be read back (${b.why}); its stored bytes are kept in dead_letters.raw`;
+        note(removed, row, b.id);
+        const message = `stored row ${b.id} (${row.points} points) could not be read back (${b.why}); its stored bytes are kept in dead_letters.raw`;
         const body = `{"token":${JSON.stringify(token)},"message":${JSON.stringify(message)},"records":[]}`;
         const raw = typeof b.payload === 'string' ? Buffer.from(b.payload) : b.payload;
-        this.insertDead(deviceId, 'tampered', 1, body, raw);
+        this.insertDead(deviceId, 'tampered', row.points, body, raw);
+        moved.push({ id: b.id, points: row.points, why: b.why });
       }
     })();
     this.afterRemoval(removed);
-    for (const b of bad) {
+    for (const m of moved) {
       this.deadCount++;
-      this.opts.log?.error({ deviceId, id: b.id, reason: b.why }, 'store: tampered point moved to dead letters');
-      events.deadLetter.publish({ deviceId, reason: 'tampered', points: 1 });
+      this.opts.log?.error(
+        { deviceId, row: m.id, points: m.points, reason: m.why },
+        'store: tampered row moved to dead letters',
+      );
+      events.deadLetter.publish({ deviceId, reason: 'tampered', points: m.points });
     }
     this.emit(this.spaceListeners);
   }
@@ -470,15 +532,8 @@ export class SqliteStore implements Store {
           this.st.insertToken.run(tkey, this.codec.sealToken(d.token, tkey));
           newTokens.push([tkey, d.token]);
         }
-        let firstId = 0;
-        let bytes = 0;
-        for (const rec of d.records) {
-          const json = JSON.stringify(rec);
-          const b = Buffer.byteLength(json) + 1;
-          const id = Number(this.st.insertPoint.run(tkey, this.codec.sealPayload(json, tkey), b, now).lastInsertRowid);
-          if (firstId === 0) firstId = id;
-          bytes += b;
-        }
+        const { rows: packed, bytes } = packRows(d.records, this.rowMaxBytes);
+        const firstId = d.records.length > 0 ? this.insertRows(tkey, packed, now) : 0;
         this.st.deleteDead.run(r.id);
         replayed++;
         points += d.records.length;
@@ -623,13 +678,20 @@ export class SqliteStore implements Store {
   }
 }
 
-function note(removed: Map<string, Removed>, tkey: string, id: number, bytes: number): void {
-  const r = removed.get(tkey);
+/** A deleted row's bookkeeping columns. */
+interface RowMeta {
+  token: string;
+  bytes: number;
+  points: number;
+}
+
+function note(removed: Map<string, Removed>, row: RowMeta, id: number): void {
+  const r = removed.get(row.token);
   if (r) {
-    r.n++;
-    r.bytes += bytes;
+    r.n += row.points;
+    r.bytes += row.bytes;
     if (id < r.minId) r.minId = id;
   } else {
-    removed.set(tkey, { n: 1, bytes, minId: id });
+    removed.set(row.token, { n: row.points, bytes: row.bytes, minId: id });
   }
 }

@@ -5,7 +5,11 @@
  * - `append` resolves only once the records are durable (for the SQLite store: committed and synced per
  *   `store.sync`); ingest acknowledges (HTTP 200, MQTT PUBACK) only after it resolves. It rejects with
  *   StoreFullError when `store.maxBytes` would be exceeded and `whenFull` is `block`.
- * - Per device, points come out of `peek` in the order they were appended.
+ * - Per device, points come out of `peek` in the order they were appended. The points of one append may be
+ *   stored together and then leave together (one id); `peek`'s `maxBytes` is honoured at that granularity,
+ *   and always returns at least one entry.
+ * - `deadLetter`, `addDeadLetter` and any quarantine publish `events.deadLetter` (callers do not), so the
+ *   dead-letter metric counts each point once.
  * - A point leaves the store only through `ack` (TagoIO answered 2xx), `deadLetter`, or a counted
  *   `drop_oldest` eviction.
  */
@@ -13,8 +17,13 @@ import type { DataRecord } from '../model.js';
 
 export interface PendingBatch {
   token: string;
-  /** Store ids of the points, in order; pass them back to ack/deadLetter/release. */
+  /**
+   * Store ids of the stored entries that hold these points, in order; pass them back to ack/deadLetter.
+   * An entry may hold several points (the SQLite store keeps one row per append), so use `points` to count.
+   */
   ids: number[];
+  /** How many points (records) the batch holds. */
+  points: number;
   /** The records, in order. */
   records: DataRecord[];
   /** Bytes of the JSON array that `records` serialises to. */
@@ -59,7 +68,7 @@ export interface Store {
   append(token: string, records: DataRecord[]): Promise<void>;
   /** Tokens that have pending points, oldest first; excludes the given tokens. */
   pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[];
-  /** The oldest pending points of one device, up to `maxBytes` of JSON (at least one point). */
+  /** The oldest pending points of one device, up to `maxBytes` of JSON (at least one stored entry). */
   peek(token: string, maxBytes: number): PendingBatch | null;
   /** TagoIO accepted these points: remove them. */
   ack(ids: number[]): void;

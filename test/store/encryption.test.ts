@@ -34,7 +34,8 @@ describe('encryption at rest', () => {
       ...rec('plaintext_variable', `PLAINTEXT-VALUE-${i}`, i),
       metadata: { secret: 'PLAINTEXT-META' },
     }));
-    await store.append(TOKEN, recs);
+    await store.append(TOKEN, recs.slice(0, 25));
+    await store.append(TOKEN, recs.slice(25));
     store.deadLetter(store.peek(TOKEN, 600)?.ids ?? [], 'upstream_400', 'PLAINTEXT-MESSAGE');
     store.addDeadLetter({
       token: TOKEN,
@@ -102,7 +103,10 @@ describe('encryption at rest', () => {
   it('moves a tampered row to dead letters (reason tampered) and keeps the queue flowing', async () => {
     const path = join(tempDir(), 's.db');
     const store = openAt(path, { cipher: new Cipher(randomBytes(32)) });
-    await store.append(TOKEN, [rec('v', 1), rec('v', 2), rec('v', 3)]);
+    // Three stored rows; the middle one holds two points.
+    await store.append(TOKEN, [rec('v', 1)]);
+    await store.append(TOKEN, [rec('v', 2), rec('v', 2.5)]);
+    await store.append(TOKEN, [rec('v', 3)]);
     await store.append('other-token', [rec('v', 9)]);
     const raw = new Database(path);
     const ids = raw.prepare('SELECT id FROM points ORDER BY id').pluck().all() as number[];
@@ -116,7 +120,7 @@ describe('encryption at rest', () => {
     const b = store.peek(TOKEN, 1_000_000);
     unsub();
     expect(b?.records.map((r) => r.value)).toEqual([1, 3]);
-    expect(seen).toEqual([{ deviceId: 'dev-a1b2c3', reason: 'tampered', points: 1 }]);
+    expect(seen).toEqual([{ deviceId: 'dev-a1b2c3', reason: 'tampered', points: 2 }]);
     const [d] = store.listDeadLetters();
     expect(d).toMatchObject({ reason: 'tampered', records: [] });
     expect(d?.message).toMatch(/authentication failed/);

@@ -86,15 +86,15 @@ async function run(seed: number, steps: number, cipher: Cipher | undefined): Pro
       const b = store.peek(t, 50 + Math.floor(rnd() * 1500));
       expect(b, ctx).not.toBeNull();
       if (!b) continue;
-      const expected = (model.queues.get(t) ?? []).slice(0, b.ids.length).map((p) => p.rec);
+      const expected = (model.queues.get(t) ?? []).slice(0, b.points).map((p) => p.rec);
       expect(b.records, ctx).toEqual(expected);
       expect(JSON.parse(b.body), ctx).toEqual(expected);
       if (op < 0.6) {
         store.ack(b.ids);
-        model.take(t, b.ids.length);
+        model.take(t, b.points);
       } else {
         store.deadLetter(b.ids, 'upstream_400', `step ${step}`);
-        model.dead.push({ token: t, records: model.take(t, b.ids.length) });
+        model.dead.push({ token: t, records: model.take(t, b.points) });
       }
     } else if (op < 0.82) {
       const list = store.listDeadLetters(10_000);
@@ -139,7 +139,7 @@ async function run(seed: number, steps: number, cipher: Cipher | undefined): Pro
   // drain at the end: everything comes out, in order
   for (const t of store.pendingTokens(100)) {
     for (let b = store.peek(t, 100_000); b; b = store.peek(t, 100_000)) {
-      expect(b.records).toEqual(model.take(t, b.ids.length));
+      expect(b.records).toEqual(model.take(t, b.points));
       store.ack(b.ids);
     }
   }

@@ -14,22 +14,54 @@ describe('SqliteStore', () => {
     expect(b?.records.map((r) => r.value)).toEqual([1, 2, 3]);
     expect(JSON.parse(b?.body ?? '')).toEqual(b?.records);
     expect(b?.bytes).toBe(Buffer.byteLength(b?.body ?? ''));
-    expect(b?.ids).toHaveLength(3);
+    expect(b?.points).toBe(3);
+    expect(b?.ids).toHaveLength(2); // one stored row per append
     store.ack(b?.ids ?? []);
     expect(store.peek('tok-a', 200_000)).toBeNull();
     expect(store.stats().depthPoints).toBe(0);
     expect(store.stats().depthBytes).toBe(0);
   });
 
-  it('peek stops at maxBytes but always returns at least one point', async () => {
+  it('peek stops at maxBytes but always returns at least one stored row', async () => {
     const store = openAt(join(tempDir(), 's.db'));
-    await store.append('tok', [rec('v', 'x'.repeat(100), 1), rec('v', 'y'.repeat(100), 2), rec('v', 'z', 3)]);
+    for (const r of [rec('v', 'x'.repeat(100), 1), rec('v', 'y'.repeat(100), 2), rec('v', 'z', 3)]) {
+      await store.append('tok', [r]);
+    }
     const one = store.peek('tok', 10);
     expect(one?.ids).toHaveLength(1);
+    expect(one?.points).toBe(1);
     const size = Buffer.byteLength(JSON.stringify(rec('v', 'x'.repeat(100), 1)));
     const two = store.peek('tok', 2 + (size + 1) * 2);
     expect(two?.ids).toHaveLength(2);
+    expect(two?.records.map((r) => r.value)).toEqual(['x'.repeat(100), 'y'.repeat(100)]);
     expect(two?.bytes).toBeLessThanOrEqual(2 + (size + 1) * 2);
+  });
+
+  it('packs a long append into rows of at most rowMaxBytes, so a peek of whole rows fits a request', async () => {
+    const store = openAt(join(tempDir(), 's.db'), { rowMaxBytes: 300 });
+    const records = Array.from({ length: 40 }, (_, i) => rec('v', `é-${'x'.repeat(i % 7)}`, i));
+    await store.append('tok', records);
+    // A record bigger than a row is a row of its own, never split.
+    await store.append('tok', [rec('big', 'b'.repeat(500), 99)]);
+    const perRecord = records.map((r) => Buffer.byteLength(JSON.stringify(r)) + 1);
+    const big = Buffer.byteLength(JSON.stringify(rec('big', 'b'.repeat(500), 99))) + 1;
+    expect(store.stats()).toMatchObject({
+      depthPoints: 41,
+      depthBytes: perRecord.reduce((a, b) => a + b, 0) + big,
+    });
+    const seen: unknown[] = [];
+    let rows = 0;
+    for (let b = store.peek('tok', 302); b; b = store.peek('tok', 302)) {
+      expect(b.bytes).toBe(Buffer.byteLength(b.body));
+      if (b.records[0]?.variable !== 'big') expect(b.bytes).toBeLessThanOrEqual(302);
+      expect(b.points).toBe(b.records.length);
+      seen.push(...b.records);
+      rows += b.ids.length;
+      store.ack(b.ids);
+    }
+    expect(seen).toEqual([...records, rec('big', 'b'.repeat(500), 99)]);
+    expect(rows).toBeGreaterThan(2);
+    expect(store.stats()).toMatchObject({ depthPoints: 0, depthBytes: 0 });
   });
 
   it('keeps per-device queues and lists pending tokens oldest first, with exclusions', async () => {
@@ -63,9 +95,11 @@ describe('SqliteStore', () => {
     const store = openAt(join(tempDir(), 's.db'));
     const seen: unknown[] = [];
     const unsub = events.deadLetter.subscribe((m) => seen.push(m));
-    await store.append('tok', [rec('v', 1), rec('v', 2), rec('v', 3)]);
+    await store.append('tok', [rec('v', 1), rec('v', 2)]);
+    await store.append('tok', [rec('v', 3)]);
     const b = store.peek('tok', 100_000);
-    store.deadLetter(b?.ids.slice(0, 2) ?? [], 'upstream_400', 'Invalid variable');
+    expect(b?.ids).toHaveLength(2);
+    store.deadLetter(b?.ids.slice(0, 1) ?? [], 'upstream_400', 'Invalid variable');
     unsub();
     expect(seen).toEqual([{ deviceId: 'dev-tok', reason: 'upstream_400', points: 2 }]);
     expect(store.stats().depthPoints).toBe(1);
@@ -123,8 +157,9 @@ describe('SqliteStore', () => {
     const onSpace = vi.fn();
     store.onAppend(onAppend);
     store.onSpace(onSpace);
-    await store.append('t', [rec('v', 1), rec('v', 2)]);
-    expect(onAppend).toHaveBeenCalledTimes(1);
+    await store.append('t', [rec('v', 1)]);
+    await store.append('t', [rec('v', 2)]);
+    expect(onAppend).toHaveBeenCalledTimes(2);
     const ids = store.peek('t', 1000)?.ids ?? [];
     store.ack([ids[0] ?? 0]);
     store.deadLetter([ids[1] ?? 0], 'r', 'm');

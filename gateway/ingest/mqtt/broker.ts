@@ -191,7 +191,6 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
             topic: packet.topic,
             records: [{ variable: 'payload', value: payloadValue(payload), metadata: { topic: packet.topic } }],
           });
-          events.deadLetter.publish({ deviceId: device.id, reason: err.code, points: 1 });
           log.warn(
             { device: device.id, topic: packet.topic, code: err.code, reason: err.message },
             'MQTT publish rejected; kept as a dead letter',

@@ -1,0 +1,85 @@
+/**
+ * Store file versions: a version 1 file (one row per point, written by tago-edge 0.1 before rows held a
+ * whole append) opens, keeps every pending point in order and is upgraded in place; a file newer than this
+ * build is refused with a clear error instead of being misread.
+ */
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../gateway/store/sqlite-schema.js';
+import { openAt, rec, tempDir } from './helpers.js';
+
+const V1_DDL = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE tokens (tkey TEXT PRIMARY KEY, token BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE points (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  token TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX points_token_id ON points (token, id);
+CREATE TABLE dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  points INTEGER NOT NULL,
+  body BLOB NOT NULL,
+  raw BLOB,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE refused_tokens (tkey TEXT PRIMARY KEY, token BLOB NOT NULL) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema_version', '1'), ('encrypted', '0');
+`;
+
+function writeV1(path: string, tokens: Record<string, unknown[]>): void {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(V1_DDL);
+  const insert = db.prepare('INSERT INTO points (token, payload, bytes, created_at) VALUES (?, ?, ?, ?)');
+  for (const [token, records] of Object.entries(tokens)) {
+    db.prepare('INSERT INTO tokens VALUES (?, ?)').run(token, token);
+    for (const r of records) {
+      const json = JSON.stringify(r);
+      insert.run(token, json, Buffer.byteLength(json) + 1, Date.now());
+    }
+  }
+  db.close();
+}
+
+describe('store schema versions', () => {
+  it('opens a version 1 file (one row per point), forwards its points in order and upgrades it', async () => {
+    const path = join(tempDir(), 'tago-edge.db');
+    const a = [rec('v', 1, 1), rec('v', 2, 2), rec('v', 3, 3)];
+    const b = [rec('w', 'x', 4)];
+    writeV1(path, { 'tok-a': a, 'tok-b': b });
+    const store = openAt(path);
+    expect(store.stats()).toMatchObject({ depthPoints: 4 });
+    await store.append('tok-a', [rec('v', 4, 5), rec('v', 5, 6)]);
+    const batch = store.peek('tok-a', 100_000);
+    expect(batch?.records).toEqual([...a, rec('v', 4, 5), rec('v', 5, 6)]);
+    expect(batch?.points).toBe(5);
+    expect(batch?.ids).toHaveLength(4); // three version 1 rows and one new row
+    store.ack(batch?.ids ?? []);
+    expect(store.stats().depthPoints).toBe(1);
+    await store.close();
+
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(
+      String(SCHEMA_VERSION),
+    );
+    db.close();
+    const again = openAt(path);
+    expect(again.peek('tok-b', 1000)?.records).toEqual(b);
+  });
+
+  it('refuses a file written by a newer tago-edge', async () => {
+    const path = join(tempDir(), 'tago-edge.db');
+    await openAt(path).close();
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = '99' WHERE key = 'schema_version'").run();
+    db.close();
+    expect(() => openAt(path)).toThrow(/schema version 99, newer than this tago-edge understands/);
+  });
+});
