@@ -60,11 +60,18 @@ describe('forwarding to TagoIO', () => {
     const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
     const gw = await startGateway(testConfig(url), { log: createLogger('silent') });
     onTestFinished(() => gw.close());
-    const res = await post(`http://127.0.0.1:${gw.ports.http}`, 'tok-400', [{ variable: 'a', value: 1 }]);
+    const base = `http://127.0.0.1:${gw.ports.http}`;
+    const res = await post(base, 'tok-400', [
+      { variable: 'a', value: 1 },
+      { variable: 'b', value: 2 },
+    ]);
     expect(res.status).toBe(200);
     const dead = await waitFor(() => (gw.store.listDeadLetters().length === 1 ? gw.store.listDeadLetters() : null));
     expect(dead[0]).toMatchObject({ reason: 'upstream_400', message: 'Invalid data: value too long' });
     expect(gw.store.stats().depthPoints).toBe(0);
+    // The dead-letter counter counts each point once.
+    const metrics = await (await request(`${base}/metrics`)).body.text();
+    expect(metrics).toMatch(/^tago_edge_dead_letters_total\{reason="upstream_400"\} 2$/m);
   });
 
   it('refuses a token at ingest (HTTP and MQTT) once TagoIO answered 401 for it', async () => {
