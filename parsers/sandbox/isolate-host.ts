@@ -33,17 +33,24 @@ export function createParserHost(opts: Partial<ParserHostOptions> = {}): Sandbox
     memoryMb: Math.max(8, opts.memoryMb ?? DEFAULT_MEMORY_MB),
   };
   const parsers = new Map<string, { file: ParserFile; queue: ParserQueue }>();
+  // The device's parser path as configured → its entry; resolving the path per message showed in profiles.
+  const byName = new Map<string, { file: ParserFile; queue: ParserQueue }>();
   let closed = false;
 
   return {
     run(file: string, device: ParserDevice, input: ParseInput): Promise<unknown> {
       if (closed) return Promise.reject(new ParserError('parser host is closed'));
-      const path = resolve(file);
-      let entry = parsers.get(path);
+      let entry = byName.get(file);
       if (!entry) {
-        const parserFile = new ParserFile(path, limits.memoryMb);
-        entry = { file: parserFile, queue: new ParserQueue(parserFile, limits) };
-        parsers.set(path, entry);
+        const path = resolve(file);
+        entry = parsers.get(path);
+        if (!entry) {
+          const parserFile = new ParserFile(path, limits.memoryMb);
+          entry = { file: parserFile, queue: new ParserQueue(parserFile, limits) };
+          parsers.set(path, entry);
+        }
+        // Relative names depend on the working directory, which does not change under a running gateway.
+        if (byName.size < 10_000) byName.set(file, entry);
       }
       return entry.queue.enqueue(device, input.payload, rawPayloadValue(input.rawPayload));
     },
@@ -55,6 +62,7 @@ export function createParserHost(opts: Partial<ParserHostOptions> = {}): Sandbox
         file.dispose();
       }
       parsers.clear();
+      byName.clear();
     },
 
     async stats(): Promise<ParserHostStats[]> {

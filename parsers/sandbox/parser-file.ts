@@ -4,7 +4,8 @@
  * that fails to load keeps failing (cached by its stat signature) until it changes again, without being
  * recompiled for every message.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { type EdgeError, isEdgeError, ParserLoadError } from '../../gateway/errors.js';
 import { type CompiledParser, compileParser } from './compile.js';
 import { ParserIsolate } from './parser-isolate.js';
@@ -28,7 +29,7 @@ export class ParserFile {
 
   /** The parser ready to run, reloaded if the file changed, re-created if its isolate was discarded. */
   async load(): Promise<Loaded> {
-    const signature = await this.stat();
+    const signature = this.stat();
     if (signature !== this.signature) {
       const source = await this.read();
       this.signature = signature;
@@ -72,9 +73,13 @@ export class ParserFile {
     this.failure = undefined;
   }
 
-  private async stat(): Promise<string> {
+  /**
+   * Synchronous on purpose: one stat of a local file per batch costs a few microseconds, where the
+   * promise version's thread-pool round trip cost several times that on the hot path (docs/performance.md).
+   */
+  private stat(): string {
     try {
-      const st = await stat(this.filename, { bigint: true });
+      const st = statSync(this.filename, { bigint: true });
       return `${st.mtimeNs}:${st.size}:${st.ino}`;
     } catch (err) {
       this.signature = '';
