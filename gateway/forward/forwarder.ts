@@ -52,7 +52,6 @@ export class Forwarder {
   private lastSuccessAt = 0;
   private lastError = '';
   /** Delivered batches waiting for the one store transaction that removes them together. */
-  private ackWaiters: Array<{ ids: number[]; resolve(): void; reject(err: unknown): void }> = [];
 
   constructor(
     private readonly config: Config['upstream'],
@@ -167,28 +166,13 @@ export class Forwarder {
   }
 
   /**
-   * Removes delivered points from the store. Requests that complete in the same turn of the event loop
-   * share one store transaction: each transaction costs a sync, so 8 acks of 60 points cost about 3x the
-   * CPU of one ack of 480 (docs/performance.md). Resolves only after the ack, and the request's inFlight
-   * entry is held until then, so the device's next `peek` never sees these points again.
+   * Removes delivered points from the store. The store deletes them in its next group commit, together
+   * with the appends queued then and the other responses' acks: each transaction costs a commit, so one per
+   * response cost measurably more CPU (docs/performance.md). Resolves only after the delete, and the
+   * request's inFlight entry is held until then, so the device's next `peek` never sees these points again.
    */
   private ackDelivered(ids: number[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.ackWaiters.push({ ids, resolve, reject });
-      if (this.ackWaiters.length === 1) setImmediate(() => this.flushAcks());
-    });
-  }
-
-  private flushAcks(): void {
-    const waiters = this.ackWaiters;
-    this.ackWaiters = [];
-    try {
-      this.store.ack(waiters.length === 1 ? (waiters[0]?.ids ?? []) : waiters.flatMap((w) => w.ids));
-    } catch (err) {
-      for (const w of waiters) w.reject(err);
-      return;
-    }
-    for (const w of waiters) w.resolve();
+    return this.store.ackWithNextCommit(ids);
   }
 
   /**

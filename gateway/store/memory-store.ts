@@ -115,6 +115,11 @@ export class MemoryStore implements Store {
     this.remove(ids);
   }
 
+  ackWithNextCommit(ids: number[]): Promise<void> {
+    this.remove(ids);
+    return Promise.resolve();
+  }
+
   deadLetter(ids: number[], reason: string, message: string): void {
     const rows = this.remove(ids);
     if (rows.length === 0) return;

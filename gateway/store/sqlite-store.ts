@@ -100,6 +100,12 @@ interface QueuedAppend {
   reject(err: unknown): void;
 }
 
+interface QueuedAck {
+  ids: number[];
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 /** The head of one device's queue. */
 interface TokenEntry {
   tkey: string;
@@ -137,6 +143,7 @@ export class SqliteStore implements Store {
   private deadCount = 0;
   private dataVersion = 0;
   private queue: QueuedAppend[] = [];
+  private ackQueue: QueuedAck[] = [];
   private queuedBytes = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private closed = false;
@@ -193,7 +200,7 @@ export class SqliteStore implements Store {
     this.timer = ms > 0 ? setTimeout(() => this.flush(), ms) : setImmediate(() => this.flush());
   }
 
-  /** Commits everything queued in one transaction, then settles the appends' promises. */
+  /** Commits everything queued (appends and acks) in one transaction, then settles their promises. */
   private flush(): void {
     if (this.timer) {
       clearTimeout(this.timer as NodeJS.Timeout);
@@ -201,27 +208,47 @@ export class SqliteStore implements Store {
       this.timer = null;
     }
     const batch = this.queue;
-    if (batch.length === 0) return;
+    const acks = this.ackQueue;
+    if (batch.length === 0 && acks.length === 0) return;
     this.queue = [];
+    this.ackQueue = [];
     for (const a of batch) this.queuedBytes -= a.bytes;
     try {
-      this.commit(batch);
+      this.commit(batch, acks);
+      for (const a of acks) a.resolve();
       for (const a of batch) a.resolve();
+      return;
     } catch (err) {
-      if (batch.length === 1) {
-        this.failed(batch[0] as QueuedAppend, err);
+      if (batch.length + acks.length === 1) {
+        if (batch[0]) this.failed(batch[0], err);
+        else this.ackFailed(acks, err);
         return;
       }
-      // Retry one by one so a single bad append (or a transient error) does not fail the others.
-      for (const a of batch) {
-        try {
-          this.commit([a]);
-          a.resolve();
-        } catch (e) {
-          this.failed(a, e);
-        }
+    }
+    // Retry the acks together and each append alone, so one bad append (or a transient error) does not
+    // fail the others.
+    if (acks.length > 0) {
+      try {
+        this.commit([], acks);
+        for (const a of acks) a.resolve();
+      } catch (e) {
+        this.ackFailed(acks, e);
       }
     }
+    for (const a of batch) {
+      try {
+        this.commit([a], []);
+        a.resolve();
+      } catch (e) {
+        this.failed(a, e);
+      }
+    }
+  }
+
+  private ackFailed(acks: QueuedAck[], err: unknown): void {
+    this.opts.log?.error({ err }, 'store: removing delivered points failed; they will be sent again');
+    for (const a of acks)
+      a.reject(new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err }));
   }
 
   private failed(a: QueuedAppend, err: unknown): void {
@@ -229,7 +256,7 @@ export class SqliteStore implements Store {
     a.reject(new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err }));
   }
 
-  private commit(batch: QueuedAppend[]): void {
+  private commit(batch: QueuedAppend[], acks: QueuedAck[]): void {
     const started = performance.now();
     const now = Date.now();
     let rows = 0;
@@ -240,9 +267,13 @@ export class SqliteStore implements Store {
     }
     const inserted: Inserted[] = [];
     let evicted = new Map<string, Removed>();
+    const acked = new Map<string, Removed>();
     const newTokens: Array<[string, string]> = [];
-    this.db.transaction(() => {
-      const over = this.depthBytes + bytes - this.opts.maxBytes;
+    const work = () => {
+      for (const a of acks) this.deleteDelivered(a.ids, acked);
+      let freed = 0;
+      for (const r of acked.values()) freed += r.bytes;
+      const over = this.depthBytes - freed + bytes - this.opts.maxBytes;
       if (over > 0 && this.opts.whenFull === 'drop_oldest') evicted = this.evict(over);
       const seen = new Set<string>();
       for (const a of batch) {
@@ -254,18 +285,23 @@ export class SqliteStore implements Store {
         const firstId = this.insertRows(a.tkey, a.rows, now);
         inserted.push({ token: a.token, tkey: a.tkey, firstId, n: a.points, bytes: a.bytes });
       }
-    })();
+    };
+    // Only deletions of delivered points: losing them on power failure means a resend, never a loss.
+    if (batch.length === 0) this.withoutSync(work);
+    else this.db.transaction(work)();
     // Committed: only now do the in-memory counters move.
     for (const [tkey, token] of newTokens) this.tokenOf.set(tkey, token);
+    const freed = this.afterRemoval(acked);
     const dropped = this.afterRemoval(evicted);
     for (const ins of inserted) this.afterInsert(ins, now);
-    events.storeCommit.publish({ rows, durationMs: performance.now() - started });
+    if (batch.length > 0) events.storeCommit.publish({ rows, durationMs: performance.now() - started });
+    if (freed > 0 && dropped === 0) this.emit(this.spaceListeners);
     if (dropped > 0) {
       this.opts.log?.warn({ points: dropped }, 'store: full, dropped the oldest points (whenFull: drop_oldest)');
       events.storeDrop.publish({ reason: 'drop_oldest', points: dropped });
       this.emit(this.spaceListeners);
     }
-    this.emit(this.appendListeners);
+    if (batch.length > 0) this.emit(this.appendListeners);
   }
 
   /** Inserts one append's rows (inside a transaction); returns the first row's id. */
@@ -365,14 +401,26 @@ export class SqliteStore implements Store {
   ack(ids: number[]): void {
     if (ids.length === 0) return;
     const removed = new Map<string, Removed>();
-    this.withoutSync(() => {
-      for (const id of ids) {
-        // Only what the counters need: reading the payload back would cost as much as the delete.
-        const row = this.st.deleteRowMeta.get(id) as RowMeta | undefined;
-        if (row) note(removed, row, id);
-      }
-    });
+    this.withoutSync(() => this.deleteDelivered(ids, removed));
     if (this.afterRemoval(removed) > 0) this.emit(this.spaceListeners);
+  }
+
+  ackWithNextCommit(ids: number[]): Promise<void> {
+    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
+    if (ids.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.ackQueue.push({ ids, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Deletes delivered rows inside the caller's transaction, noting what the counters must lose. */
+  private deleteDelivered(ids: readonly number[], removed: Map<string, Removed>): void {
+    for (const id of ids) {
+      // Only what the counters need: reading the payload back would cost as much as the delete.
+      const row = this.st.deleteRowMeta.get(id) as RowMeta | undefined;
+      if (row) note(removed, row, id);
+    }
   }
 
   /**

@@ -70,8 +70,15 @@ export interface Store {
   pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[];
   /** The oldest pending points of one device, up to `maxBytes` of JSON (at least one stored entry). */
   peek(token: string, maxBytes: number): PendingBatch | null;
-  /** TagoIO accepted these points: remove them. */
+  /** TagoIO accepted these points: remove them now. */
   ack(ids: number[]): void;
+  /**
+   * TagoIO accepted these points: remove them in the store's next group commit, shared with the appends
+   * queued then (the forwarder's path: one transaction instead of one per response). Resolves once they
+   * are gone; until then `peek` may still return them, so the caller holds the device meanwhile.
+   * Rejects with StoreWriteError or ShuttingDownError; the points then stay and are sent again.
+   */
+  ackWithNextCommit(ids: number[]): Promise<void>;
   /** Moves points to the dead letters with a reason (upstream 400/401/403, tampered rows). */
   deadLetter(ids: number[], reason: string, message: string): void;
   /** Keeps a message that never became points (parse or validation failure on MQTT). */

@@ -48,3 +48,58 @@ describe('group commit', () => {
     reader.close();
   });
 });
+
+describe('acks with the next commit', () => {
+  it('removes delivered rows in the transaction of the next group commit, resolving only once they are gone', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path, { groupCommitMs: 20, sync: 'full' });
+    for (let i = 0; i < 3; i++) await store.append(`d${i}`, [rec('v', i)]);
+    const reader = new Database(path, { readonly: true });
+    const rows = reader.prepare('SELECT COUNT(*) FROM points').pluck();
+    const commits: number[] = [];
+    const unsub = events.storeCommit.subscribe((m) => commits.push(m.rows));
+    const ids = ['d0', 'd1'].map((t) => store.peek(t, 1000)?.ids ?? []);
+    let acked = 0;
+    const acks = ids.map((i) =>
+      store.ackWithNextCommit(i).then(() => {
+        acked++;
+        expect(rows.get()).toBeLessThanOrEqual(2); // gone, seen from another connection
+      }),
+    );
+    const appended = store.append('d2', [rec('v', 9)]);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(acked).toBe(0); // still waiting for the group commit
+    expect(rows.get()).toBe(3);
+    await Promise.all([...acks, appended]);
+    unsub();
+    expect(commits).toEqual([1]); // one transaction: two acks and one append
+    expect(rows.get()).toBe(2);
+    expect(store.stats().depthPoints).toBe(2);
+    expect(store.pendingTokens(10)).toEqual(['d2']);
+    reader.close();
+  });
+
+  it('an append that fails its commit does not take the acks down with it', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path, { groupCommitMs: 5 });
+    await store.append('t', [rec('v', 1)]);
+    const ids = store.peek('t', 1000)?.ids ?? [];
+    (store as unknown as { db: import('better-sqlite3').Database }).db.exec(
+      'CREATE TRIGGER fail BEFORE INSERT ON points BEGIN SELECT RAISE(ABORT, "disk I/O error"); END',
+    );
+    const [ack, append] = await Promise.allSettled([store.ackWithNextCommit(ids), store.append('u', [rec('v', 2)])]);
+    expect(ack.status).toBe('fulfilled');
+    expect(append.status).toBe('rejected');
+    expect(store.stats().depthPoints).toBe(0);
+  });
+
+  it('is refused once the store is closed (the points stay and are sent again)', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path);
+    await store.append('t', [rec('v', 1)]);
+    const ids = store.peek('t', 1000)?.ids ?? [];
+    await store.close();
+    await expect(store.ackWithNextCommit(ids)).rejects.toMatchObject({ code: 'EDGE_ERR_SHUTTING_DOWN' });
+    expect(openAt(path).stats().depthPoints).toBe(1);
+  });
+});
