@@ -1,6 +1,8 @@
 /**
- * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`): the functions with the most self time, with
- * their share of the sampled time. Used by `run.ts --profile`; also runnable alone:
+ * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`): the functions with the most self time, and the
+ * source files with the most inclusive time (a sample counts once for every file on its stack, so a
+ * file's share includes what it calls: `pipeline.js` 30 % means 30 % of the samples were under it).
+ * Shares are of the sampled time, idle included. Used by `run.ts --profile`; also runnable alone:
  *   node dist/loadtests/bench/cpu-profile-summary.js FILE.cpuprofile [--top 25]
  */
 import { readFileSync } from 'node:fs';
@@ -10,6 +12,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 interface Profile {
   nodes: ProfileNode[];
@@ -40,7 +43,7 @@ export function topSelfTime(file: string, top = 25): SelfTime[] {
     const n = byId.get(id);
     if (!n) continue;
     total += us;
-    const url = n.callFrame.url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, '$1/');
+    const url = shortUrl(n.callFrame.url);
     const fn = n.callFrame.functionName || '(anonymous)';
     const where = url ? `${url}:${n.callFrame.lineNumber + 1}` : '';
     const key = `${fn} ${where}`;
@@ -51,6 +54,59 @@ export function topSelfTime(file: string, top = 25): SelfTime[] {
   const list = [...agg.values()].sort((a, b) => b.ms - a.ms).slice(0, top);
   for (const e of list) e.share = total > 0 ? (e.ms * 1000) / total : 0;
   return list;
+}
+
+export interface FileTime {
+  file: string;
+  ms: number;
+  share: number;
+}
+
+function shortUrl(url: string): string {
+  return url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, '$1/');
+}
+
+/** Inclusive time per source file (and per V8 pseudo-frame such as `(garbage collector)`). */
+export function topFileTime(file: string, top = 25): FileTime[] {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // The set of files on each node's stack, computed once per node.
+  const filesOf = new Map<number, string[]>();
+  const stackFiles = (id: number): string[] => {
+    const cached = filesOf.get(id);
+    if (cached) return cached;
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const n = byId.get(cur);
+      if (!n) break;
+      const name = n.callFrame.url ? shortUrl(n.callFrame.url) : n.callFrame.functionName;
+      if (name && name !== '(root)') seen.add(name);
+    }
+    const list = [...seen];
+    filesOf.set(id, list);
+    return list;
+  };
+  const us = new Map<string, number>();
+  let total = 0;
+  const samples = p.samples ?? [];
+  const deltas = p.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    const d = Math.max(0, deltas[i] ?? 0);
+    total += d;
+    for (const f of stackFiles(samples[i] as number)) us.set(f, (us.get(f) ?? 0) + d);
+  }
+  return [...us]
+    .map(([f, t]) => ({ file: f, ms: t / 1000, share: total > 0 ? t / total : 0 }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, top);
+}
+
+export function formatFileTime(list: FileTime[]): string {
+  return list
+    .map((e) => `${(e.share * 100).toFixed(1).padStart(5)} %  ${e.ms.toFixed(0).padStart(7)} ms  ${e.file}`)
+    .join('\n');
 }
 
 export function formatSelfTime(list: SelfTime[]): string {
@@ -66,5 +122,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     process.exit(2);
   }
   const i = process.argv.indexOf('--top');
-  console.log(formatSelfTime(topSelfTime(file, i >= 0 ? Number(process.argv[i + 1]) : 25)));
+  const top = i >= 0 ? Number(process.argv[i + 1]) : 25;
+  console.log('top self time');
+  console.log(formatSelfTime(topSelfTime(file, top)));
+  console.log('\ninclusive time per source file');
+  console.log(formatFileTime(topFileTime(file, top)));
 }

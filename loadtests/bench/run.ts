@@ -19,7 +19,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { formatSelfTime, topSelfTime } from './cpu-profile-summary.js';
+import { formatFileTime, formatSelfTime, topFileTime, topSelfTime } from './cpu-profile-summary.js';
 import { fillBacklog } from './fill-backlog.js';
 import { httpBench } from './http-load.js';
 import { closeIdle, openIdle } from './idle-connections.js';
@@ -406,6 +406,8 @@ async function main(): Promise<void> {
     for (const f of files) {
       console.log(`\ngateway CPU profile ${join(profileDir, f)}: top self time`);
       console.log(formatSelfTime(topSelfTime(join(profileDir, f), 30)));
+      console.log(`\ngateway CPU profile ${f}: inclusive time per source file`);
+      console.log(formatFileTime(topFileTime(join(profileDir, f), 30)));
     }
   }
   const jsonFile = arg('json');
