@@ -26,6 +26,7 @@ export function parseCidr(text: string): AddressRule | string {
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`; anything else unchanged. */
 export function normalizeAddress(address: string): string {
+  if (address.charCodeAt(0) !== 0x3a /* : */) return address;
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return m ? (m[1] as string) : address;
 }

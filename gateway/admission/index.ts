@@ -69,7 +69,8 @@ export function createAdmission(config: Config, log: Logger, now: () => number =
   }
 
   function checkCooldown(remote: string | undefined): void {
-    if (limits.authFailuresPerMinute === 0 || !remote) return;
+    // No address has failed yet (the common case): nothing to look up.
+    if (limits.authFailuresPerMinute === 0 || !remote || authFailures.size === 0) return;
     const e = authFailures.peek(normalizeAddress(remote));
     const t = now();
     if (e === undefined || e.blockedUntil <= t) return;

@@ -10,6 +10,8 @@ import { InvalidBodyError } from '../errors.js';
 export const MAX_JSON_DEPTH = 64;
 
 export function assertJsonDepth(buf: Buffer, where: string, max = MAX_JSON_DEPTH): void {
+  // Nesting deeper than `max` takes more than `max` bytes of brackets.
+  if (buf.length <= max) return;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < buf.length; i++) {

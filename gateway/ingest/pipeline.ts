@@ -72,6 +72,17 @@ export function toPayload(input: IngestInput, hasParser: boolean): unknown[] {
   return [payloadRecord(payload, topic)];
 }
 
+/** `new Date(ms).toISOString()`, remembered for the last millisecond asked (many messages share one). */
+let isoMs = Number.NaN;
+let isoText = '';
+function isoAt(ms: number): string {
+  if (ms !== isoMs) {
+    isoText = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return isoText;
+}
+
 export interface PipelineDeps {
   store: Store;
   parsers: ParserHost | null;
@@ -99,12 +110,17 @@ export class IngestPipeline {
    * with an EdgeError whose code and status say which stage refused it.
    */
   async ingest(device: Device, protocol: Protocol, input: IngestInput, arrivedAtMs: number): Promise<number> {
-    const arrivedAt = new Date(arrivedAtMs).toISOString();
+    const arrivedAt = isoAt(arrivedAtMs);
     let records: DataRecord[];
     this.inflight++;
     try {
       const payload = toPayload(input, device.parser !== undefined);
-      records = await this.parseAndValidate(device, payload, input, arrivedAt);
+      const parsers = this.deps.parsers;
+      // Without a parser, validation is synchronous: no extra promise per message.
+      records =
+        device.parser === undefined || parsers === null
+          ? validateRecords(payload, arrivedAt)
+          : await this.parseAndValidate(device, device.parser, parsers, payload, input, arrivedAt);
       await this.deps.store.append(device.token, records);
     } catch (err) {
       events.ingestRejected.publish({
@@ -130,15 +146,15 @@ export class IngestPipeline {
 
   private async parseAndValidate(
     device: Device,
+    parser: string,
+    parsers: ParserHost,
     payload: unknown[],
     input: IngestInput,
     arrivedAt: string,
   ): Promise<DataRecord[]> {
-    const parsers = this.deps.parsers;
-    if (device.parser === undefined || parsers === null) return validateRecords(payload, arrivedAt);
     const rawPayload = input.kind === 'json' ? input.body : payloadValue(input.payload);
     const output = await parsers.run(
-      device.parser,
+      parser,
       { id: device.id, name: device.name, tags: device.tags, params: device.params },
       { payload, rawPayload },
     );

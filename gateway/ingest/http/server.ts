@@ -52,6 +52,24 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
+/**
+ * The 200 for `n` points: the same bytes `send(res, 200, {status: true, result: "n Data Added"})` writes,
+ * built once per n (the hot path answers the same few counts over and over).
+ */
+const okCache: Array<{ text: string; headers: Record<string, string | number> }> = [];
+const OK_CACHE_MAX = 1_024;
+
+function sendOk(res: ServerResponse, n: number): void {
+  let ok = okCache[n];
+  if (ok === undefined) {
+    const text = JSON.stringify({ status: true, result: `${n} Data Added` });
+    ok = { text, headers: { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text) } };
+    if (n < OK_CACHE_MAX) okCache[n] = ok;
+  }
+  res.writeHead(200, ok.headers);
+  res.end(ok.text);
+}
+
 function sendError(res: ServerResponse, err: EdgeError): void {
   const headers: Record<string, string> = {};
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
@@ -62,6 +80,7 @@ function sendError(res: ServerResponse, err: EdgeError): void {
 
 function bodyKind(contentType: string | undefined): 'json' | 'raw' | 'sniff' | 'unsupported' {
   if (!contentType) return 'sniff';
+  if (contentType === 'application/json') return 'json';
   const ct = (contentType.split(';')[0] ?? '').trim().toLowerCase();
   if (ct === 'application/json' || ct.endsWith('+json')) return 'json';
   if (ct.startsWith('text/') || ct === 'application/octet-stream') return 'raw';
@@ -90,23 +109,28 @@ function toInput(kind: 'json' | 'raw' | 'sniff', body: Buffer): IngestInput {
 export function createHttpIngest(deps: HttpIngestDeps): Server {
   const { config, directory, pipeline, log } = deps;
 
+  /** POST /data. Answers its own errors: the hot path needs no promise chain or closure beyond this one. */
   async function postData(req: IncomingMessage, res: ServerResponse, arrivedAt: number): Promise<void> {
-    if (deps.isShuttingDown()) {
-      const err = new ShuttingDownError('gateway is shutting down; retry shortly');
-      err.retryAfterSeconds = 5;
-      throw err;
+    try {
+      if (deps.isShuttingDown()) {
+        const err = new ShuttingDownError('gateway is shutting down; retry shortly');
+        err.retryAfterSeconds = 5;
+        throw err;
+      }
+      const device = resolveDevice(req);
+      deps.admit?.(req, device);
+      const kind = bodyKind(req.headers['content-type']);
+      if (kind === 'unsupported') {
+        throw new UnsupportedMediaTypeError(
+          `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
+        );
+      }
+      const body = await readBody(req, config.bodyLimitBytes);
+      // 200 only here, after `ingest` resolved, i.e. after the durable commit.
+      sendOk(res, await pipeline.ingest(device, 'http', toInput(kind, body), arrivedAt));
+    } catch (raw) {
+      fail(req, res, raw);
     }
-    const device = resolveDevice(req);
-    deps.admit?.(req, device);
-    const kind = bodyKind(req.headers['content-type']);
-    if (kind === 'unsupported') {
-      throw new UnsupportedMediaTypeError(
-        `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
-      );
-    }
-    const body = await readBody(req, config.bodyLimitBytes);
-    const n = await pipeline.ingest(device, 'http', toInput(kind, body), arrivedAt);
-    send(res, 200, { status: true, result: `${n} Data Added` });
   }
 
   /** Address lists and auth cool-down run before the token is looked at; a failed lookup is counted. */
@@ -139,53 +163,74 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
     });
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const m = await deps.metrics();
+      res.writeHead(200, { 'content-type': m.contentType });
+      res.end(m.body);
+    } catch (raw) {
+      fail(req, res, raw);
+    }
+  }
+
+  /** Synchronous routes throw; the asynchronous ones (postData, metrics) answer their own errors. */
+  function route(req: IncomingMessage, res: ServerResponse): void {
     const arrivedAt = Date.now();
-    const path = (req.url ?? '/').split('?')[0];
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
     switch (path) {
       case '/data':
         if (req.method !== 'POST')
           throw new MethodNotAllowedError(`${req.method} /data is not supported here (POST only)`);
-        return postData(req, res, arrivedAt);
+        void postData(req, res, arrivedAt);
+        return;
       case '/info':
         if (req.method !== 'GET') throw new MethodNotAllowedError(`${req.method} /info is not supported (GET only)`);
-        return info(req, res);
+        info(req, res);
+        return;
       case '/healthz':
-        return send(res, 200, { status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
+        send(res, 200, { status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
+        return;
       case '/readyz': {
         const r = deps.readiness();
-        return send(res, r.ready ? 200 : 503, r);
-      }
-      case '/metrics': {
-        const m = await deps.metrics();
-        res.writeHead(200, { 'content-type': m.contentType });
-        res.end(m.body);
+        send(res, r.ready ? 200 : 503, r);
         return;
       }
+      case '/metrics':
+        void metrics(req, res);
+        return;
       default:
         deps.admit?.(req, null);
         throw new NotFoundError(`no route ${req.method} ${path}`);
     }
   }
 
+  /** Answers a refused or failed request: an EdgeError with its status, anything else a logged 500. */
+  function fail(req: IncomingMessage, res: ServerResponse, raw: unknown): void {
+    const err = toEdgeError(raw);
+    if (err.statusCode >= 500 && err.code === 'EDGE_ERR_INTERNAL') {
+      log.error({ err: raw, path: req.url }, 'internal error on HTTP ingest');
+    } else {
+      log.debug({ code: err.code, path: req.url, message: err.message }, 'HTTP request refused');
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err.code === 'EDGE_ERR_INTERNAL') {
+      send(res, 500, { status: false, message: 'internal error' });
+      return;
+    }
+    sendError(res, err);
+  }
+
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    route(req, res).catch((raw: unknown) => {
-      const err = toEdgeError(raw);
-      if (err.statusCode >= 500 && err.code === 'EDGE_ERR_INTERNAL') {
-        log.error({ err: raw, path: req.url }, 'internal error on HTTP ingest');
-      } else {
-        log.debug({ code: err.code, path: req.url, message: err.message }, 'HTTP request refused');
-      }
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (err.code === 'EDGE_ERR_INTERNAL') {
-        send(res, 500, { status: false, message: 'internal error' });
-        return;
-      }
-      sendError(res, err);
-    });
+    try {
+      route(req, res);
+    } catch (raw) {
+      fail(req, res, raw);
+    }
   };
 
   const timeouts = {
