@@ -118,9 +118,9 @@ export function createAdmission(config: Config, log: Logger, now: () => number =
 
   return {
     http(req, device) {
-      const remote = req.socket.remoteAddress;
-      checkAddress(remote, 'http');
-      checkCooldown(remote);
+      // The peer address is read only when a check needs it (address lists set, or an address failed).
+      if (lists.active) checkAddress(req.socket.remoteAddress, 'http');
+      if (authFailures.size > 0) checkCooldown(req.socket.remoteAddress);
       if (device !== null && req.method === 'POST') checkRate(device, 'http');
     },
     httpAuthFailure(req) {
