@@ -66,7 +66,10 @@ function shortUrl(url: string): string {
   return url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, '$1/');
 }
 
-/** Inclusive time per source file (and per V8 pseudo-frame such as `(garbage collector)`). */
+/**
+ * Inclusive time per source file (and per V8 pseudo-frame such as `(garbage collector)`), as a share of
+ * the busy (non-idle) time: the gateway idles while the floors are measured, which would dilute it.
+ */
 export function topFileTime(file: string, top = 25): FileTime[] {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -89,16 +92,18 @@ export function topFileTime(file: string, top = 25): FileTime[] {
     return list;
   };
   const us = new Map<string, number>();
-  let total = 0;
+  let busy = 0;
   const samples = p.samples ?? [];
   const deltas = p.timeDeltas ?? [];
   for (let i = 0; i < samples.length; i++) {
     const d = Math.max(0, deltas[i] ?? 0);
-    total += d;
-    for (const f of stackFiles(samples[i] as number)) us.set(f, (us.get(f) ?? 0) + d);
+    const files = stackFiles(samples[i] as number);
+    if (files.length === 1 && files[0] === '(idle)') continue;
+    busy += d;
+    for (const f of files) us.set(f, (us.get(f) ?? 0) + d);
   }
   return [...us]
-    .map(([f, t]) => ({ file: f, ms: t / 1000, share: total > 0 ? t / total : 0 }))
+    .map(([f, t]) => ({ file: f, ms: t / 1000, share: busy > 0 ? t / busy : 0 }))
     .sort((a, b) => b.ms - a.ms)
     .slice(0, top);
 }
@@ -125,6 +130,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const top = i >= 0 ? Number(process.argv[i + 1]) : 25;
   console.log('top self time');
   console.log(formatSelfTime(topSelfTime(file, top)));
-  console.log('\ninclusive time per source file');
+  console.log('\ninclusive time per source file (share of busy time)');
   console.log(formatFileTime(topFileTime(file, top)));
 }

@@ -406,7 +406,7 @@ async function main(): Promise<void> {
     for (const f of files) {
       console.log(`\ngateway CPU profile ${join(profileDir, f)}: top self time`);
       console.log(formatSelfTime(topSelfTime(join(profileDir, f), 30)));
-      console.log(`\ngateway CPU profile ${f}: inclusive time per source file`);
+      console.log(`\ngateway CPU profile ${f}: inclusive time per source file (share of busy time)`);
       console.log(formatFileTime(topFileTime(join(profileDir, f), 30)));
     }
   }
