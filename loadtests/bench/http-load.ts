@@ -65,8 +65,18 @@ function run(
 
 export async function httpBench(
   url: string,
-  opts: { connections: number; warmupSeconds: number; seconds: number; tokens: string[] },
+  opts: {
+    connections: number;
+    warmupSeconds: number;
+    seconds: number;
+    tokens: string[];
+    /** Called when the measured run starts and when it ends (CPU and machine samples). */
+    onWindow?: (edge: 'start' | 'end') => void;
+  },
 ): Promise<HttpResult> {
   await run(url, opts.connections, opts.warmupSeconds, opts.tokens, false);
-  return run(url, opts.connections, opts.seconds, opts.tokens, true);
+  opts.onWindow?.('start');
+  const r = await run(url, opts.connections, opts.seconds, opts.tokens, true);
+  opts.onWindow?.('end');
+  return r;
 }

@@ -92,12 +92,22 @@ function summarize(h: hdr.Histogram, acked: number, points: number, errors: numb
 export async function closedWindow(
   clients: MqttClient[],
   payload: Payload,
-  opts: { window: number; warmupMs: number; durationMs: number },
+  opts: {
+    window: number;
+    warmupMs: number;
+    durationMs: number;
+    /** Called when the measured window opens and when it closes (CPU and machine samples). */
+    onWindow?: (edge: 'start' | 'end') => void;
+  },
 ): Promise<LoadResult> {
   const h = histogram();
   const t0 = performance.now();
   const start = t0 + opts.warmupMs;
   const end = start + opts.durationMs;
+  if (opts.onWindow) {
+    setTimeout(() => opts.onWindow?.('start'), opts.warmupMs);
+    setTimeout(() => opts.onWindow?.('end'), opts.warmupMs + opts.durationMs);
+  }
   let running = true;
   let acked = 0;
   let errors = 0;

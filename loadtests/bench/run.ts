@@ -24,7 +24,7 @@ import { fillBacklog } from './fill-backlog.js';
 import { httpBench } from './http-load.js';
 import { closeIdle, openIdle } from './idle-connections.js';
 import { closeClients, closedWindow, connectClients, type LoadResult, openModel, type Payload } from './mqtt-load.js';
-import { type Proc, projectRoot, rssMb, spawnNode, startMosquitto } from './processes.js';
+import { cpuSeconds, machineJiffies, type Proc, projectRoot, rssMb, spawnNode, startMosquitto } from './processes.js';
 
 // ---- options -------------------------------------------------------------------------------------------
 
@@ -131,6 +131,9 @@ interface Row {
   p99?: number;
   floor?: string;
   ratio?: number;
+  /** CPU of the system under test per message (all its threads), µs; and the machine's busy share. */
+  cpuUsPerMsg?: number;
+  machineBusyPct?: number;
 }
 const rows: Row[] = [];
 const verdicts: Array<{ target: string; measured: string; pass: boolean }> = [];
@@ -143,7 +146,8 @@ function addRow(r: Row): void {
   rows.push(r);
   const lat = r.p99 !== undefined ? `  p50 ${fmt(r.p50 ?? 0, 1)} ms  p99 ${fmt(r.p99, 1)} ms` : '';
   const ratio = r.ratio !== undefined ? `  = ${fmt(r.ratio * 100, 0)} % of ${r.floor}` : '';
-  log(`${r.section} ${r.target}: ${fmt(r.value)} ${r.unit}${lat}${ratio}`);
+  const cpu = r.cpuUsPerMsg !== undefined ? `  cpu ${fmt(r.cpuUsPerMsg, 1)} µs/msg` : '';
+  log(`${r.section} ${r.target}: ${fmt(r.value)} ${r.unit}${lat}${ratio}${cpu}`);
 }
 function verdict(target: string, measured: string, pass: boolean): void {
   verdicts.push({ target, measured, pass });
@@ -156,7 +160,34 @@ function machine(): string {
 
 // ---- the phases ----------------------------------------------------------------------------------------
 
-async function mqttPhase(targets: Array<{ name: string; url: string }>): Promise<void> {
+/** Samples a process's CPU and the machine's busy share over a measured window. */
+function windowMeter(pid: number) {
+  let cpu0 = 0;
+  let cpu1 = 0;
+  let m0 = { busy: 0, total: 0 };
+  let m1 = { busy: 0, total: 0 };
+  return {
+    onWindow(edge: 'start' | 'end'): void {
+      if (edge === 'start') {
+        cpu0 = cpuSeconds(pid);
+        m0 = machineJiffies();
+      } else {
+        cpu1 = cpuSeconds(pid);
+        m1 = machineJiffies();
+      }
+    },
+    /** µs of the process's CPU per message, and the machine's busy % (of all cores) in the window. */
+    result(messages: number): { cpuUsPerMsg: number; machineBusyPct: number } {
+      const total = m1.total - m0.total;
+      return {
+        cpuUsPerMsg: messages > 0 ? ((cpu1 - cpu0) * 1e6) / messages : Number.NaN,
+        machineBusyPct: total > 0 ? (100 * (m1.busy - m0.busy)) / total : Number.NaN,
+      };
+    },
+  };
+}
+
+async function mqttPhase(targets: Array<{ name: string; url: string; pid: number }>): Promise<void> {
   const warmupMs = WARMUP_S * 1000;
   const durationMs = DURATION_S * 1000;
   for (const p of PAYLOADS) {
@@ -166,7 +197,14 @@ async function mqttPhase(targets: Array<{ name: string; url: string }>): Promise
       const results = new Map<string, LoadResult>();
       for (const t of targets) {
         const clients = await connectClients(t.url, conns, tokenFor(p));
-        const r = await closedWindow(clients, payload, { window: WINDOW, warmupMs, durationMs });
+        const meter = windowMeter(t.pid);
+        const r = await closedWindow(clients, payload, {
+          window: WINDOW,
+          warmupMs,
+          durationMs,
+          onWindow: meter.onWindow,
+        });
+        const usage = meter.result(r.msgsPerSec * DURATION_S);
         await closeClients(clients);
         results.set(t.name, r);
         const floor = results.get('mosquitto');
@@ -179,6 +217,7 @@ async function mqttPhase(targets: Array<{ name: string; url: string }>): Promise
           p50: r.p50Ms,
           p99: r.p99Ms,
           ...(floor && t.name !== 'mosquitto' ? { floor: 'mosquitto', ratio: r.msgsPerSec / floor.msgsPerSec } : {}),
+          ...usage,
         });
         await new Promise((r2) => setTimeout(r2, 500)); // let the previous target settle (commits, forwards)
       }
@@ -207,10 +246,11 @@ async function openPhase(url: string, minutes?: number, onSample?: () => void): 
   return r;
 }
 
-async function httpPhase(floorUrl: string, gwUrl: string): Promise<void> {
+async function httpPhase(floorTarget: { url: string; pid: number }, gwTarget: { url: string; pid: number }) {
   const tokens = Array.from({ length: 100 }, (_, i) => `bench-http-${i}`);
   const opts = { connections: HTTP_CONNS, warmupSeconds: WARMUP_S, seconds: DURATION_S, tokens };
-  const floor = await httpBench(floorUrl, opts);
+  const floorMeter = windowMeter(floorTarget.pid);
+  const floor = await httpBench(floorTarget.url, { ...opts, onWindow: floorMeter.onWindow });
   addRow({
     section: 'http 100c',
     target: 'node:http',
@@ -219,8 +259,10 @@ async function httpPhase(floorUrl: string, gwUrl: string): Promise<void> {
     unit: 'req/s',
     p50: floor.p50Ms,
     p99: floor.p99Ms,
+    ...floorMeter.result(floor.reqPerSec * DURATION_S),
   });
-  const gw = await httpBench(gwUrl, opts);
+  const gwMeter = windowMeter(gwTarget.pid);
+  const gw = await httpBench(gwTarget.url, { ...opts, onWindow: gwMeter.onWindow });
   const ratio = gw.reqPerSec / floor.reqPerSec;
   addRow({
     section: 'http 100c',
@@ -232,6 +274,7 @@ async function httpPhase(floorUrl: string, gwUrl: string): Promise<void> {
     p99: gw.p99Ms,
     floor: 'node:http',
     ratio,
+    ...gwMeter.result(gw.reqPerSec * DURATION_S),
   });
   verdict(
     `HTTP POST /data, 100 conns ≥ ${TARGETS.httpRatio * 100} % of bare node:http`,
@@ -344,9 +387,9 @@ async function main(): Promise<void> {
         const aedes = await spawnNode('aedes', ['dist/loadtests/bench/aedes-floor.js']);
         procs.push(mosq, aedes);
         await mqttPhase([
-          { name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.ports.mqtt}` },
-          { name: 'aedes', url: `mqtt://127.0.0.1:${aedes.ports.mqtt}` },
-          { name: 'gateway', url: gwMqtt },
+          { name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.ports.mqtt}`, pid: mosq.pid },
+          { name: 'aedes', url: `mqtt://127.0.0.1:${aedes.ports.mqtt}`, pid: aedes.pid },
+          { name: 'gateway', url: gwMqtt, pid: gw.pid },
         ]);
         await mosq.stop();
         await aedes.stop();
@@ -369,7 +412,10 @@ async function main(): Promise<void> {
       if (ONLY.has('http')) {
         const floor = await spawnNode('http-floor', ['dist/loadtests/bench/http-floor.js']);
         procs.push(floor);
-        await httpPhase(`http://127.0.0.1:${floor.ports.http}`, `http://127.0.0.1:${gw.ports.http}`);
+        await httpPhase(
+          { url: `http://127.0.0.1:${floor.ports.http}`, pid: floor.pid },
+          { url: `http://127.0.0.1:${gw.ports.http}`, pid: gw.pid },
+        );
         await floor.stop();
       }
       await gw.stop(30_000);
@@ -385,15 +431,17 @@ async function main(): Promise<void> {
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
   out.push(
-    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection. Gateway: sqlite sync=full, groupCommitMs 2, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response.`,
+    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection. Gateway: sqlite sync=full, groupCommitMs 2, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less.`,
   );
   out.push('');
   out.push(
-    `${'scenario'.padEnd(30)} ${'system'.padEnd(10)} ${'figure'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  ratio`,
+    `${'scenario'.padEnd(30)} ${'system'.padEnd(10)} ${'figure'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu µs/msg'.padStart(10)} ${'busy'.padStart(5)}  ratio`,
   );
   for (const r of rows) {
+    const cpu = r.cpuUsPerMsg !== undefined ? fmt(r.cpuUsPerMsg, 1).padStart(10) : ' '.repeat(10);
+    const busy = r.machineBusyPct !== undefined ? `${fmt(r.machineBusyPct)} %`.padStart(5) : ' '.repeat(5);
     out.push(
-      `${r.section.padEnd(30)} ${r.target.padEnd(10)} ${fmt(r.value, r.figure === 'p99' ? 1 : 0).padStart(12)} ${r.p50 !== undefined ? fmt(r.p50, 1).padStart(8) : '        '} ${r.p99 !== undefined ? fmt(r.p99, 1).padStart(8) : '        '}  ${r.ratio !== undefined ? `${fmt(r.ratio * 100)} % of ${r.floor}` : ''}  ${r.unit}`,
+      `${r.section.padEnd(30)} ${r.target.padEnd(10)} ${fmt(r.value, r.figure === 'p99' ? 1 : 0).padStart(12)} ${r.p50 !== undefined ? fmt(r.p50, 1).padStart(8) : '        '} ${r.p99 !== undefined ? fmt(r.p99, 1).padStart(8) : '        '} ${cpu} ${busy}  ${r.ratio !== undefined ? `${fmt(r.ratio * 100)} % of ${r.floor}` : ''}  ${r.unit}`,
     );
   }
   out.push('');
