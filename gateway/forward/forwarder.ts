@@ -51,7 +51,6 @@ export class Forwarder {
   private serialUntil = 0;
   private lastSuccessAt = 0;
   private lastError = '';
-  /** Delivered batches waiting for the one store transaction that removes them together. */
 
   constructor(
     private readonly config: Config['upstream'],
@@ -154,10 +153,15 @@ export class Forwarder {
         }
         exclude.add(token);
         if (this.config.batchWaitMs > 0) this.lastSent.set(token, now);
-        const p = this.send(token).finally(() => {
-          this.inFlight.delete(token);
-          this.schedule(0);
-        });
+        const p = this.send(token)
+          .catch((err: unknown) => {
+            // A store error mid-send (e.g. closed under a shutdown): the points stay and go again later.
+            this.log.error({ err, device: deviceIdOf(token) }, 'forwarding a batch failed');
+          })
+          .finally(() => {
+            this.inFlight.delete(token);
+            this.schedule(0);
+          });
         this.inFlight.set(token, p);
       }
       if (paced) break;
@@ -218,7 +222,15 @@ export class Forwarder {
     const outcome = classify(status);
     switch (outcome) {
       case 'delivered':
-        await this.ackDelivered(batch.ids);
+        try {
+          await this.ackDelivered(batch.ids);
+        } catch (err) {
+          // The points stay in the store and go again (at least once); e.g. the store closed at shutdown.
+          this.log.warn(
+            { device: deviceId, points: batch.points, err: (err as Error).message },
+            'delivered points could not be removed from the store; they will be sent again',
+          );
+        }
         this.backoff.delete(token);
         if (this.consecutiveFailures >= OUTAGE_AFTER) this.recovered();
         this.consecutiveFailures = 0;
