@@ -259,11 +259,12 @@ export class SqliteStore implements Store {
   private commit(batch: QueuedAppend[], acks: QueuedAck[]): void {
     const started = performance.now();
     const now = Date.now();
+    const groups = groupByDevice(batch, this.rowMaxBytes);
     let rows = 0;
     let bytes = 0;
-    for (const a of batch) {
-      rows += a.rows.length;
-      bytes += a.bytes;
+    for (const g of groups) {
+      rows += g.rows.length;
+      bytes += g.bytes;
     }
     const inserted: Inserted[] = [];
     let evicted = new Map<string, Removed>();
@@ -275,15 +276,13 @@ export class SqliteStore implements Store {
       for (const r of acked.values()) freed += r.bytes;
       const over = this.depthBytes - freed + bytes - this.opts.maxBytes;
       if (over > 0 && this.opts.whenFull === 'drop_oldest') evicted = this.evict(over);
-      const seen = new Set<string>();
-      for (const a of batch) {
-        if (!this.tokenOf.has(a.tkey) && !seen.has(a.tkey)) {
-          this.st.insertToken.run(a.tkey, this.codec.sealToken(a.token, a.tkey));
-          seen.add(a.tkey);
-          newTokens.push([a.tkey, a.token]);
+      for (const g of groups) {
+        if (!this.tokenOf.has(g.tkey)) {
+          this.st.insertToken.run(g.tkey, this.codec.sealToken(g.token, g.tkey));
+          newTokens.push([g.tkey, g.token]);
         }
-        const firstId = this.insertRows(a.tkey, a.rows, now);
-        inserted.push({ token: a.token, tkey: a.tkey, firstId, n: a.points, bytes: a.bytes });
+        const firstId = this.insertRows(g.tkey, g.rows, now);
+        inserted.push({ token: g.token, tkey: g.tkey, firstId, n: g.points, bytes: g.bytes });
       }
     };
     // Only deletions of delivered points: losing them on power failure means a resend, never a loss.
@@ -724,6 +723,39 @@ export class SqliteStore implements Store {
     this.flush();
     this.db.close();
   }
+}
+
+/**
+ * One commit's appends per device, in first-seen order, with each device's rows in append order and
+ * consecutive rows merged while they fit `maxBytes`: appends of one device in the same group commit (a busy
+ * device, or several messages in flight) share a row, so they cost one insert and one delete between them.
+ */
+function groupByDevice(
+  batch: readonly QueuedAppend[],
+  maxBytes: number,
+): Array<{ token: string; tkey: string; rows: PackedRow[]; points: number; bytes: number }> {
+  const groups = new Map<string, { token: string; tkey: string; rows: PackedRow[]; points: number; bytes: number }>();
+  for (const a of batch) {
+    let g = groups.get(a.tkey);
+    if (!g) {
+      g = { token: a.token, tkey: a.tkey, rows: [], points: 0, bytes: 0 };
+      groups.set(a.tkey, g);
+    }
+    for (const r of a.rows) {
+      const last = g.rows[g.rows.length - 1];
+      // Joined by one comma: the merged row's bytes are the sum of both (each already counts its comma).
+      if (last && last.bytes + r.bytes <= maxBytes) {
+        g.rows[g.rows.length - 1] = {
+          text: `${last.text},${r.text}`,
+          points: last.points + r.points,
+          bytes: last.bytes + r.bytes,
+        };
+      } else g.rows.push(r);
+    }
+    g.points += a.points;
+    g.bytes += a.bytes;
+  }
+  return [...groups.values()];
 }
 
 /** A deleted row's bookkeeping columns. */

@@ -10,7 +10,7 @@ describe('group commit', () => {
       const path = join(tempDir(), 's.db');
       const store = openAt(path, { groupCommitMs, sync: 'full' });
       const reader = new Database(path, { readonly: true });
-      const count = reader.prepare('SELECT COALESCE(SUM(points), 0) FROM points WHERE payload LIKE ?').pluck();
+      const count = reader.prepare('SELECT COUNT(*) FROM points WHERE payload LIKE ? AND payload LIKE ?').pluck();
       const commits: Array<{ rows: number; durationMs: number }> = [];
       const unsub = events.storeCommit.subscribe((m) => commits.push(m));
       const visibleAtResolve: number[] = [];
@@ -18,17 +18,19 @@ describe('group commit', () => {
         Array.from({ length: 100 }, (_, i) =>
           store.append(`dev-${i % 10}`, [rec('seq', `s${i}-a`), rec('seq', `s${i}-b`)]).then(() => {
             // Read from a second connection: the rows must already be committed.
-            visibleAtResolve.push(count.get(`%"s${i}-_"%`) as number);
+            visibleAtResolve.push(count.get(`%"s${i}-a"%`, `%"s${i}-b"%`) as number);
           }),
         ),
       );
       unsub();
       reader.close();
-      expect(visibleAtResolve).toEqual(Array(100).fill(2));
+      expect(visibleAtResolve).toEqual(Array(100).fill(1));
       expect(commits.length).toBeGreaterThanOrEqual(1);
       expect(commits.length).toBeLessThan(10);
-      // One stored row per append, whatever its number of points.
-      expect(commits.reduce((n, c) => n + c.rows, 0)).toBe(100);
+      // A device's appends in one commit share a row: at most one row per device per commit.
+      const rows = commits.reduce((n, c) => n + c.rows, 0);
+      expect(rows).toBeLessThanOrEqual(commits.length * 10);
+      expect(store.stats().depthPoints).toBe(200);
     });
   }
 
@@ -101,5 +103,35 @@ describe('acks with the next commit', () => {
     await store.close();
     await expect(store.ackWithNextCommit(ids)).rejects.toMatchObject({ code: 'EDGE_ERR_SHUTTING_DOWN' });
     expect(openAt(path).stats().depthPoints).toBe(1);
+  });
+});
+
+describe('rows shared within a commit', () => {
+  it('merges one device’s appends of a commit into rows of at most rowMaxBytes, keeping each device’s order', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path, { groupCommitMs: 5, rowMaxBytes: 200 });
+    const sent = new Map<string, number[]>();
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const dev = `d${i % 3}`;
+        sent.set(dev, [...(sent.get(dev) ?? []), i]);
+        return store.append(dev, [rec('seq', i, i)]);
+      }),
+    );
+    const reader = new Database(path, { readonly: true });
+    const rows = reader.prepare('SELECT bytes, points FROM points').all() as Array<{ bytes: number; points: number }>;
+    reader.close();
+    expect(rows.length).toBeLessThan(60); // appends shared rows
+    expect(rows.every((r) => r.bytes <= 200 || r.points === 1)).toBe(true);
+    expect(rows.reduce((n, r) => n + r.points, 0)).toBe(60);
+    for (const [dev, values] of sent) {
+      const got: unknown[] = [];
+      for (let b = store.peek(dev, 202); b; b = store.peek(dev, 202)) {
+        expect(b.bytes).toBeLessThanOrEqual(202);
+        got.push(...b.records.map((r) => r.value));
+        store.ack(b.ids);
+      }
+      expect(got).toEqual(values);
+    }
   });
 });
