@@ -38,7 +38,7 @@ const CLK_TCK = 100;
 const PAGE = 4096;
 
 /** utime+stime and RSS of a local process from /proc (Linux). */
-function procStat(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+export function procStat(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

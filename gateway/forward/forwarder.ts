@@ -170,16 +170,6 @@ export class Forwarder {
   }
 
   /**
-   * Removes delivered points from the store. The store deletes them in its next group commit, together
-   * with the appends queued then and the other responses' acks: each transaction costs a commit, so one per
-   * response cost measurably more CPU (docs/performance.md). Resolves only after the delete, and the
-   * request's inFlight entry is held until then, so the device's next `peek` never sees these points again.
-   */
-  private ackDelivered(ids: number[]): Promise<void> {
-    return this.store.ackWithNextCommit(ids);
-  }
-
-  /**
    * TagoIO answered again after an outage: the devices that were waiting only because of the outage go
    * now, so the backlog drains as fast as the pacer allows instead of when each backoff runs out.
    */
@@ -223,7 +213,10 @@ export class Forwarder {
     switch (outcome) {
       case 'delivered':
         try {
-          await this.ackDelivered(batch.ids);
+          // Removed in the store's next group commit, with the queued appends and the other responses'
+          // acks (one transaction instead of one per response). The request's inFlight entry is held until
+          // then, so the device's next `peek` never sees these points again.
+          await this.store.ackWithNextCommit(batch.ids);
         } catch (err) {
           // The points stay in the store and go again (at least once); e.g. the store closed at shutdown.
           this.log.warn(

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 
+import { procStat } from '../sampler.js';
 import { projectRoot, stopChild } from '../stack.js';
 
 export { projectRoot };
@@ -143,7 +144,5 @@ export function machineJiffies(): { busy: number; total: number } {
 
 /** CPU time (user + system) a process has used so far, in seconds (Linux /proc). */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  return procStat(pid)?.cpuSeconds ?? Number.NaN;
 }

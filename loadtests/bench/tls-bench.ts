@@ -46,18 +46,30 @@ const RECORD = JSON.stringify({ variable: 'temperature', value: 21.5, unit: 'C' 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-async function handshakes(port: number, ca: Buffer, seconds: number): Promise<number> {
+/** Counts completions after a WARMUP_MS warm-up, until `seconds` later; `perSecond` over the measured part. */
+function measuredWindow(seconds: number) {
   let count = 0;
   let counting = false;
   const deadline = Date.now() + WARMUP_MS + seconds * 1000;
   setTimeout(() => {
     counting = true;
   }, WARMUP_MS);
+  return {
+    running: () => Date.now() < deadline,
+    done: () => {
+      if (counting) count++;
+    },
+    perSecond: () => count / seconds,
+  };
+}
+
+async function handshakes(port: number, ca: Buffer, seconds: number): Promise<number> {
+  const w = measuredWindow(seconds);
   const loop = async () => {
-    while (Date.now() < deadline) {
+    while (w.running()) {
       await new Promise<void>((resolve) => {
         const s = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
-          if (counting) count++;
+          w.done();
           s.destroy();
           resolve();
         });
@@ -66,7 +78,7 @@ async function handshakes(port: number, ca: Buffer, seconds: number): Promise<nu
     }
   };
   await Promise.all(Array.from({ length: CLIENTS }, loop));
-  return count / seconds;
+  return w.perSecond();
 }
 
 async function mqttThroughput(url: string, ca: Buffer | undefined, seconds: number): Promise<number> {
@@ -81,22 +93,17 @@ async function mqttThroughput(url: string, ca: Buffer | undefined, seconds: numb
       }),
     ),
   );
-  let count = 0;
-  let counting = false;
-  const deadline = Date.now() + WARMUP_MS + seconds * 1000;
-  setTimeout(() => {
-    counting = true;
-  }, WARMUP_MS);
+  const w = measuredWindow(seconds);
   await Promise.all(
     clients.map(async (c) => {
-      while (Date.now() < deadline) {
+      while (w.running()) {
         await c.publishAsync('tago/data/post', RECORD, { qos: 1 });
-        if (counting) count++;
+        w.done();
       }
     }),
   );
   await Promise.all(clients.map((c) => c.endAsync(true)));
-  return count / seconds;
+  return w.perSecond();
 }
 
 async function httpThroughput(url: string, ca: Buffer | undefined, seconds: number): Promise<number> {

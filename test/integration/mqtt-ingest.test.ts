@@ -7,6 +7,14 @@ import { startStack, waitFor } from '../helpers/stack.js';
 
 const run = promisify(execFile);
 
+/** `mosquitto_pub` (Debian's client) publishing one QoS 1 message on tago/data/post with the token. */
+function mosquittoPub(port: number, token: string, message: string) {
+  return run('mosquitto_pub', [
+    ...['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv311'],
+    ...['-u', 'Token', '-P', token, '-q', '1', '-t', 'tago/data/post', '-m', message],
+  ]);
+}
+
 async function cloudData(simUrl: string, token: string) {
   const res = await request(`${simUrl}/data?qty=100&ordination=ascending`, { headers: { 'device-token': token } });
   return ((await res.body.json()) as { result: Array<Record<string, unknown>> }).result;
@@ -27,24 +35,11 @@ async function connect(url: string, token: string, opts: mqtt.IClientOptions = {
 describe('MQTT ingest', () => {
   it('mosquitto_pub QoS 1 on tago/data/post reaches TagoIO', async () => {
     const { gw, sim } = await startStack();
-    await run('mosquitto_pub', [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(gw.ports.mqtt),
-      '-V',
-      'mqttv311',
-      '-u',
-      'Token',
-      '-P',
+    await mosquittoPub(
+      Number(gw.ports.mqtt),
       'mosq-token',
-      '-q',
-      '1',
-      '-t',
-      'tago/data/post',
-      '-m',
       JSON.stringify({ variable: 'pressure', value: 1013, unit: 'hPa' }),
-    ]);
+    );
     const got = await waitFor(async () => {
       const r = await cloudData(sim.url, 'mosq-token');
       return r.length === 1 ? r : null;
@@ -80,24 +75,9 @@ describe('MQTT ingest', () => {
 
   it('mosquitto_pub with a refused token gets a CONNACK refusal', async () => {
     const { gw } = await startStack({ auth: { mode: 'registry' }, devices: [{ name: 'd', token: 'good' }] });
-    const res = await run('mosquitto_pub', [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(gw.ports.mqtt),
-      '-V',
-      'mqttv311',
-      '-u',
-      'Token',
-      '-P',
-      'wrong',
-      '-q',
-      '1',
-      '-t',
-      'tago/data/post',
-      '-m',
-      '{}',
-    ]).catch((err: { code: number; stderr: string }) => err);
+    const res = await mosquittoPub(Number(gw.ports.mqtt), 'wrong', '{}').catch(
+      (err: { code: number; stderr: string }) => err,
+    );
     expect((res as { code: number }).code).not.toBe(0);
     expect((res as { stderr: string }).stderr).toMatch(/not authori[sz]ed/i);
   });
