@@ -25,6 +25,13 @@ export function prepareStatements(db: Database.Database) {
     insertRefused: db.prepare('INSERT OR IGNORE INTO refused_tokens (tkey, token) VALUES (?, ?)'),
     allRefused: db.prepare('SELECT tkey, token FROM refused_tokens'),
     dataVersion: db.prepare('PRAGMA data_version').pluck(),
+    // Bumped by every write on a store's main connection (the queue CLI's replay, the gateway's rare
+    // writes), never by the commit thread: how the gateway tells another process's writes from its own.
+    ensureWrites: db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('writes', '0')"),
+    writes: db.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'writes'").pluck(),
+    bumpWrites: db
+      .prepare("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'writes' RETURNING CAST(value AS INTEGER)")
+      .pluck(),
   };
 }
 

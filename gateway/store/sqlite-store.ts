@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import { ShuttingDownError, StoreFullError, StoreWriteError } from '../errors.js';
 import { events } from '../events.js';
 import type { DataRecord } from '../model.js';
+import { type CommitJob, type CommitResult, CommitThread, type Removed } from './commit-thread.js';
 import type { Cipher } from './encryption.js';
 import { type Codec, codecFor, type Stored } from './sqlite-codec.js';
 import { openDatabase } from './sqlite-schema.js';
@@ -122,13 +123,6 @@ interface Inserted {
   bytes: number;
 }
 
-/** What a transaction removed for one device (n counts points, not rows). */
-interface Removed {
-  n: number;
-  bytes: number;
-  minId: number;
-}
-
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly st: Statements;
@@ -142,10 +136,23 @@ export class SqliteStore implements Store {
   private oldestAt = 0;
   private deadCount = 0;
   private dataVersion = 0;
+  /** The `meta.writes` value this store last accounted for (see refreshIfChangedElsewhere). */
+  private writesSeen = 0;
+  /** Another process wrote while a commit was in flight: reload the counters once it has been applied. */
+  private reloadPending = false;
+  /** Started on the first commit, so a store that is only read (the queue CLI) never starts it. */
+  private thread: CommitThread | null = null;
+  /**
+   * The group commit on the commit thread (one at a time: two in flight measured no faster and made twice
+   * the commits); what queues meanwhile goes in the next.
+   */
+  private committing: Promise<void> | null = null;
   private queue: QueuedAppend[] = [];
   private ackQueue: QueuedAck[] = [];
   private queuedBytes = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  /** When the oldest queued append or ack was queued (performance.now()). */
+  private queuedSince = 0;
   private closed = false;
   private readonly rowMaxBytes: number;
   private readonly appendListeners: Array<() => void> = [];
@@ -161,6 +168,7 @@ export class SqliteStore implements Store {
       ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
     });
     this.st = prepareStatements(this.db);
+    this.st.ensureWrites.run();
     this.loadState();
   }
 
@@ -180,7 +188,7 @@ export class SqliteStore implements Store {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ token, tkey: this.tokenKey(token), rows, points: records.length, bytes, resolve, reject });
       this.queuedBytes += bytes;
-      this.schedule();
+      this.queued();
     });
   }
 
@@ -194,27 +202,51 @@ export class SqliteStore implements Store {
     return this.hasRoom(bytes);
   }
 
-  private schedule(): void {
-    if (this.timer) return;
-    const ms = this.opts.groupCommitMs;
-    this.timer = ms > 0 ? setTimeout(() => this.flush(), ms) : setImmediate(() => this.flush());
+  private queued(): void {
+    if (this.queue.length + this.ackQueue.length === 1) this.queuedSince = performance.now();
+    this.schedule();
   }
 
-  /** Commits everything queued (appends and acks) in one transaction, then settles their promises. */
+  /**
+   * The commit starts `groupCommitMs` after the oldest queued item was queued, or as soon as the commit in
+   * flight ends if that is later: under load, commits run back to back and each gathers what arrived
+   * during the one before.
+   */
+  private schedule(): void {
+    if (this.timer || this.committing) return;
+    const ms = this.opts.groupCommitMs - (performance.now() - this.queuedSince);
+    this.timer = ms >= 1 ? setTimeout(() => this.flush(), ms) : setImmediate(() => this.flush());
+  }
+
+  /**
+   * Starts the group commit of everything queued (appends and acks), one transaction on the commit thread;
+   * their promises settle when it has committed. While it runs, new appends queue for the next one.
+   */
   private flush(): void {
     if (this.timer) {
       clearTimeout(this.timer as NodeJS.Timeout);
       clearImmediate(this.timer as NodeJS.Immediate);
       this.timer = null;
     }
+    if (this.committing) return;
     const batch = this.queue;
     const acks = this.ackQueue;
     if (batch.length === 0 && acks.length === 0) return;
     this.queue = [];
     this.ackQueue = [];
-    for (const a of batch) this.queuedBytes -= a.bytes;
+    this.committing = this.commitAll(batch, acks).finally(() => {
+      this.committing = null;
+      if (this.reloadPending) {
+        this.reloadPending = false;
+        this.loadState();
+      }
+      if (this.queue.length > 0 || this.ackQueue.length > 0) this.schedule();
+    });
+  }
+
+  private async commitAll(batch: QueuedAppend[], acks: QueuedAck[]): Promise<void> {
     try {
-      this.commit(batch, acks);
+      await this.commit(batch, acks);
       for (const a of acks) a.resolve();
       for (const a of batch) a.resolve();
       return;
@@ -229,7 +261,7 @@ export class SqliteStore implements Store {
     // fail the others.
     if (acks.length > 0) {
       try {
-        this.commit([], acks);
+        await this.commit([], acks);
         for (const a of acks) a.resolve();
       } catch (e) {
         this.ackFailed(acks, e);
@@ -237,7 +269,7 @@ export class SqliteStore implements Store {
     }
     for (const a of batch) {
       try {
-        this.commit([a], []);
+        await this.commit([a], []);
         a.resolve();
       } catch (e) {
         this.failed(a, e);
@@ -252,11 +284,26 @@ export class SqliteStore implements Store {
   }
 
   private failed(a: QueuedAppend, err: unknown): void {
+    this.queuedBytes -= a.bytes;
     this.opts.log?.error({ err, deviceId: this.opts.deviceIdOf(a.token) }, 'store: append failed to commit');
     a.reject(new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err }));
   }
 
-  private commit(batch: QueuedAppend[], acks: QueuedAck[]): void {
+  private commitThread(): CommitThread {
+    if (this.thread?.alive) return this.thread;
+    this.thread = new CommitThread(
+      { path: this.opts.path, sync: this.opts.sync, busyTimeoutMs: this.opts.busyTimeoutMs ?? 5_000 },
+      (err) => {
+        // The job in flight fails (and is retried on a new thread); the counters are rebuilt from the file.
+        this.opts.log?.error({ err }, 'store: the commit thread stopped; starting another');
+        this.reloadPending = true;
+      },
+    );
+    return this.thread;
+  }
+
+  /** One transaction on the commit thread; the in-memory counters move only once it has committed. */
+  private async commit(batch: QueuedAppend[], acks: QueuedAck[]): Promise<void> {
     const started = performance.now();
     const now = Date.now();
     const groups = groupByDevice(batch, this.rowMaxBytes);
@@ -266,33 +313,27 @@ export class SqliteStore implements Store {
       rows += g.rows.length;
       bytes += g.bytes;
     }
-    const inserted: Inserted[] = [];
-    let evicted = new Map<string, Removed>();
-    const acked = new Map<string, Removed>();
-    const newTokens: Array<[string, string]> = [];
-    const work = () => {
-      for (const a of acks) this.deleteDelivered(a.ids, acked);
-      let freed = 0;
-      for (const r of acked.values()) freed += r.bytes;
-      const over = this.depthBytes - freed + bytes - this.opts.maxBytes;
-      if (over > 0 && this.opts.whenFull === 'drop_oldest') evicted = this.evict(over);
-      for (const g of groups) {
-        if (!this.tokenOf.has(g.tkey)) {
-          this.st.insertToken.run(g.tkey, this.codec.sealToken(g.token, g.tkey));
-          newTokens.push([g.tkey, g.token]);
-        }
-        const firstId = this.insertRows(g.tkey, g.rows, now);
-        inserted.push({ token: g.token, tkey: g.tkey, firstId, n: g.points, bytes: g.bytes });
-      }
+    const ackIds: number[] = [];
+    for (const a of acks) for (const id of a.ids) ackIds.push(id);
+    const job: CommitJob = {
+      acks: ackIds,
+      groups: groups.map((g) => ({
+        tkey: g.tkey,
+        ...(this.tokenOf.has(g.tkey) ? {} : { sealedToken: this.codec.sealToken(g.token, g.tkey) }),
+        rows: g.rows.map((r) => ({ payload: this.codec.sealPayload(r.text, g.tkey), bytes: r.bytes, points: r.points })),
+      })),
+      now,
+      over: this.opts.whenFull === 'drop_oldest' ? this.depthBytes + bytes - this.opts.maxBytes : null,
     };
-    // Only deletions of delivered points: losing them on power failure means a resend, never a loss.
-    if (batch.length === 0) this.withoutSync(work);
-    else this.db.transaction(work)();
+    const result: CommitResult = await this.commitThread().run(job);
     // Committed: only now do the in-memory counters move.
-    for (const [tkey, token] of newTokens) this.tokenOf.set(tkey, token);
-    const freed = this.afterRemoval(acked);
-    const dropped = this.afterRemoval(evicted);
-    for (const ins of inserted) this.afterInsert(ins, now);
+    for (const g of groups) if (!this.tokenOf.has(g.tkey)) this.tokenOf.set(g.tkey, g.token);
+    for (const a of batch) this.queuedBytes -= a.bytes;
+    const freed = this.afterRemoval(new Map(result.acked));
+    const dropped = this.afterRemoval(new Map(result.evicted));
+    groups.forEach((g, i) => {
+      this.afterInsert({ token: g.token, tkey: g.tkey, firstId: result.firstIds[i]!, n: g.points, bytes: g.bytes }, now);
+    });
     if (batch.length > 0) events.storeCommit.publish({ rows, durationMs: performance.now() - started });
     if (freed > 0 && dropped === 0) this.emit(this.spaceListeners);
     if (dropped > 0) {
@@ -313,24 +354,6 @@ export class SqliteStore implements Store {
       if (firstId === 0) firstId = id;
     }
     return firstId;
-  }
-
-  /** Deletes the oldest rows until `need` bytes are freed (inside the commit's transaction). */
-  private evict(need: number): Map<string, Removed> {
-    const removed = new Map<string, Removed>();
-    let freed = 0;
-    while (freed < need) {
-      const ids = this.st.oldestIds.all(256) as number[];
-      if (ids.length === 0) break;
-      for (const id of ids) {
-        const row = this.st.deleteRowMeta.get(id) as RowMeta | undefined;
-        if (!row) continue;
-        note(removed, row, id);
-        freed += row.bytes;
-        if (freed >= need) break;
-      }
-    }
-    return removed;
   }
 
   // ---- reading and removing ----------------------------------------------------------------------
@@ -400,7 +423,10 @@ export class SqliteStore implements Store {
   ack(ids: number[]): void {
     if (ids.length === 0) return;
     const removed = new Map<string, Removed>();
-    this.withoutSync(() => this.deleteDelivered(ids, removed));
+    this.withoutSync(() => {
+      this.deleteDelivered(ids, removed);
+      this.bumpWrites();
+    });
     if (this.afterRemoval(removed) > 0) this.emit(this.spaceListeners);
   }
 
@@ -409,7 +435,7 @@ export class SqliteStore implements Store {
     if (ids.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.ackQueue.push({ ids, resolve, reject });
-      this.schedule();
+      this.queued();
     });
   }
 
@@ -470,6 +496,7 @@ export class SqliteStore implements Store {
         const body = `{"token":${JSON.stringify(token)},"message":${JSON.stringify(message)},"records":[${acc.parts.join(',')}]}`;
         this.insertDead(this.opts.deviceIdOf(token), reason, acc.points, body, null);
       }
+      this.bumpWrites();
     })();
     this.afterRemoval(removed);
     for (const [tkey, acc] of perToken) {
@@ -496,6 +523,7 @@ export class SqliteStore implements Store {
         this.insertDead(deviceId, 'tampered', row.points, body, raw);
         moved.push({ id: b.id, points: row.points, why: b.why });
       }
+      this.bumpWrites();
     })();
     this.afterRemoval(removed);
     for (const m of moved) {
@@ -514,7 +542,10 @@ export class SqliteStore implements Store {
   addDeadLetter(input: DeadLetterInput): void {
     const { token, deviceId, reason, message, records, topic } = input;
     const body = JSON.stringify({ token, message, records, ...(topic !== undefined ? { topic } : {}) });
-    this.insertDead(deviceId, reason, records.length, body, null);
+    this.db.transaction(() => {
+      this.insertDead(deviceId, reason, records.length, body, null);
+      this.bumpWrites();
+    })();
     this.deadCount++;
     events.deadLetter.publish({ deviceId, reason, points: records.length });
   }
@@ -586,6 +617,7 @@ export class SqliteStore implements Store {
         points += d.records.length;
         if (d.records.length > 0) inserted.push({ token: d.token, tkey, firstId, n: d.records.length, bytes });
       }
+      this.bumpWrites();
     })();
     for (const [tkey, token] of newTokens) this.tokenOf.set(tkey, token);
     for (const ins of inserted) this.afterInsert(ins, now);
@@ -597,7 +629,10 @@ export class SqliteStore implements Store {
   refuseToken(token: string): void {
     if (this.refused.has(token)) return;
     const tkey = this.tokenKey(token);
-    this.st.insertRefused.run(tkey, this.codec.sealToken(token, tkey));
+    this.db.transaction(() => {
+      this.st.insertRefused.run(tkey, this.codec.sealToken(token, tkey));
+      this.bumpWrites();
+    })();
     this.refused.add(token);
   }
 
@@ -684,12 +719,30 @@ export class SqliteStore implements Store {
       }
     }
     this.dataVersion = this.st.dataVersion.get() as number;
+    this.writesSeen = this.st.writes.get() as number;
   }
 
-  /** PRAGMA data_version changes only when another connection commits (e.g. `tago-edge queue replay`). */
+  /**
+   * Picks up another process's writes (e.g. `tago-edge queue replay`). PRAGMA data_version changes when
+   * any other connection commits, this store's commit thread included, so it only gates a look at
+   * `meta.writes`, which every main-connection write bumps and the commit thread never does.
+   */
   private refreshIfChangedElsewhere(): void {
     const v = this.st.dataVersion.get() as number;
-    if (v !== this.dataVersion) this.loadState();
+    if (v === this.dataVersion) return;
+    this.dataVersion = v;
+    if ((this.st.writes.get() as number) === this.writesSeen) return;
+    // A commit in flight may already be in the file but not in the counters: reload once it is applied.
+    if (this.committing) this.reloadPending = true;
+    else this.loadState();
+  }
+
+  /** Inside a main-connection write transaction: counts it, and notices when another process wrote too. */
+  private bumpWrites(): void {
+    const v = this.st.bumpWrites.get() as number;
+    // Anything but the next value means another process wrote since: leave writesSeen behind so the next
+    // refreshIfChangedElsewhere reloads.
+    if (v === this.writesSeen + 1) this.writesSeen = v;
   }
 
   private tokenKey(token: string): string {
@@ -721,6 +774,8 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.flush();
+    while (this.committing) await this.committing;
+    await this.thread?.close();
     this.db.close();
   }
 }

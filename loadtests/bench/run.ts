@@ -13,7 +13,7 @@
  *
  * Run: npm run build && npm run bench [-- --quick] [--duration 10] [--warmup 2] [--only mqtt,open,http,drain,memory]
  *      [--conns 50,500] [--payloads json1,frame,json10] [--window 10] [--drain-points 1000000]
- *      [--soak-minutes 1] [--rpm 600000] [--profile] [--json FILE]
+ *      [--soak-minutes 1] [--rpm 600000] [--group-commit-ms 2] [--profile] [--json FILE]
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -51,6 +51,8 @@ const HTTP_CONNS = 100;
 // 600,000/min lets forwarding run as fast as it can, competing with ingest for the cores; --rpm 15000 is
 // TagoIO's largest plan (measured: no difference in the ingest figures, docs/performance.md).
 const RPM = Number(arg('rpm') ?? 600_000);
+// store.groupCommitMs for the gateway (its default, 2, unless given): for A/B runs of the commit schedule.
+const GROUP_COMMIT_MS = Number(arg('group-commit-ms') ?? 2);
 const PROFILE = flag('profile');
 
 const TARGETS = { mqttRatio: 0.5, httpRatio: 0.6, p99Ms: 50, drainPerSec: 20_000, rssMb: 300 };
@@ -84,7 +86,7 @@ function gatewayConfig(dir: string, simUrl: string): string {
       http: { port: 0, host: '127.0.0.1' },
       mqtt: { port: 0, host: '127.0.0.1', maxConnections: 20_000 },
       upstream: { url: simUrl, requestsPerMinute: RPM },
-      store: { dir: join(dir, 'data'), sync: 'full' },
+      store: { dir: join(dir, 'data'), sync: 'full', groupCommitMs: GROUP_COMMIT_MS },
       devices: Array.from({ length: FRAME_DEVICES }, (_, i) => ({
         name: `bench-frame-${i}`,
         token: `bench-frame-${i}`,
@@ -433,7 +435,7 @@ async function main(): Promise<void> {
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
   out.push(
-    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection. Gateway: sqlite sync=full, groupCommitMs 2, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less.`,
+    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less.`,
   );
   out.push('');
   out.push(
