@@ -1,7 +1,7 @@
 /**
  * `tago-edge queue stats | dead-letters | replay`: inspect the local store and replay dead letters.
  * They open the same SQLite file a running gateway may be using: WAL lets readers work beside it, writes
- * wait for its lock (busy_timeout), and the gateway picks up a replay by itself (`data_version`).
+ * wait for its lock (busy_timeout), and the gateway picks up a replay by itself (`meta.writes`).
  * Exit codes: 0 done, 1 operational failure (no store, wrong key, nothing to replay), 2 bad usage.
  */
 import { existsSync } from 'node:fs';

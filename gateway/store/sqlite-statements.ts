@@ -30,7 +30,9 @@ export function prepareStatements(db: Database.Database) {
     ensureWrites: db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('writes', '0')"),
     writes: db.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'writes'").pluck(),
     bumpWrites: db
-      .prepare("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'writes' RETURNING CAST(value AS INTEGER)")
+      .prepare(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'writes' RETURNING CAST(value AS INTEGER)",
+      )
       .pluck(),
   };
 }

@@ -1,10 +1,11 @@
 /**
- * The durable store: SQLite (better-sqlite3, WAL) with group commit.
+ * The durable store: SQLite (better-sqlite3, WAL) with group commit on a worker thread.
  *
  * Invariants:
- * - `append` resolves only after the transaction holding its rows has COMMITted (better-sqlite3 is
- *   synchronous: the commit, and with `sync: full` the WAL fsync, has happened when `.run()` returns).
- *   It never resolves for rows that are not in the file. A failed commit rejects every append in it with
+ * - `append` resolves only after the transaction holding its rows has COMMITted on the commit thread
+ *   (`commit-thread.ts`: its own connection; with `sync: full` the WAL fsync has happened when it answers).
+ *   It never resolves for rows that are not in the file. One group commit runs at a time; the event loop
+ *   goes on taking messages meanwhile, and they go in the next. A failed commit rejects every append in it with
  *   StoreWriteError (each is retried alone first, so one bad append does not fail its neighbours).
  * - One row per append (split into rows of at most `rowMaxBytes` when longer), so a message of N points
  *   costs one insert and one delete, not N. `bytes`/`maxBytes` still count each point's JSON + 1.
@@ -17,7 +18,8 @@
  *   that would exceed it is refused with StoreFullError before anything is written.
  * - depth, bytes, oldest point and per-device queue heads are kept in memory, loaded at open and updated
  *   after each commit, so `stats`, `hasRoom` and `pendingTokens` never query per message. Another
- *   connection's commits (the queue CLI's replay) are picked up by `pendingTokens` via `data_version`.
+ *   process's writes (the queue CLI's replay) are picked up by `pendingTokens` (`data_version`, then the
+ *   `meta.writes` counter every main-connection write bumps and the commit thread never does).
  */
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -320,7 +322,11 @@ export class SqliteStore implements Store {
       groups: groups.map((g) => ({
         tkey: g.tkey,
         ...(this.tokenOf.has(g.tkey) ? {} : { sealedToken: this.codec.sealToken(g.token, g.tkey) }),
-        rows: g.rows.map((r) => ({ payload: this.codec.sealPayload(r.text, g.tkey), bytes: r.bytes, points: r.points })),
+        rows: g.rows.map((r) => ({
+          payload: this.codec.sealPayload(r.text, g.tkey),
+          bytes: r.bytes,
+          points: r.points,
+        })),
       })),
       now,
       over: this.opts.whenFull === 'drop_oldest' ? this.depthBytes + bytes - this.opts.maxBytes : null,
@@ -332,7 +338,10 @@ export class SqliteStore implements Store {
     const freed = this.afterRemoval(new Map(result.acked));
     const dropped = this.afterRemoval(new Map(result.evicted));
     groups.forEach((g, i) => {
-      this.afterInsert({ token: g.token, tkey: g.tkey, firstId: result.firstIds[i]!, n: g.points, bytes: g.bytes }, now);
+      this.afterInsert(
+        { token: g.token, tkey: g.tkey, firstId: result.firstIds[i]!, n: g.points, bytes: g.bytes },
+        now,
+      );
     });
     if (batch.length > 0) events.storeCommit.publish({ rows, durationMs: performance.now() - started });
     if (freed > 0 && dropped === 0) this.emit(this.spaceListeners);

@@ -42,12 +42,17 @@ export function histogram(): hdr.Histogram {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Connects `n` clients, `rampBatch` at a time; `token(i)` is connection i's password (device token). */
+/**
+ * Connects `n` clients, `rampBatch` at a time; `token(i)` is connection i's password (device token).
+ * `noDelay` sets TCP_NODELAY on the clients' sockets (MQTT.js leaves Nagle on): with several publishes in
+ * flight per connection, Nagle holds each next publish until the broker's kernel ACKs the previous one,
+ * which it delays to ride on the broker's next write, so a broker that answers later also receives later.
+ */
 export async function connectClients(
   url: string,
   n: number,
   token: (i: number) => string,
-  rampBatch = 50,
+  { rampBatch = 50, noDelay = false }: { rampBatch?: number; noDelay?: boolean } = {},
 ): Promise<MqttClient[]> {
   const clients: MqttClient[] = [];
   for (let i = 0; i < n; i += rampBatch) {
@@ -68,7 +73,10 @@ export async function connectClients(
     }
     clients.push(...(await Promise.all(batch)));
   }
-  for (const c of clients) c.on('error', () => undefined);
+  for (const c of clients) {
+    c.on('error', () => undefined);
+    if (noDelay) (c.stream as unknown as { setNoDelay?(v: boolean): void }).setNoDelay?.(true);
+  }
   return clients;
 }
 

@@ -41,9 +41,20 @@ function track(child: ChildProcess): { stderr(): string; stop(graceMs?: number):
   };
 }
 
-/** Spawns `node args…` and resolves on its first stdout JSON line with `event: "listening"`. */
-export function spawnNode(name: string, args: string[], nodeFlags: string[] = [], timeoutMs = 30_000): Promise<Proc> {
-  const child = spawn(process.execPath, [...nodeFlags, ...args], {
+/**
+ * Spawns `node args…` and resolves on its first stdout JSON line with `event: "listening"`. `prefix` runs
+ * node under another command (e.g. strace with a fault injected), whose argv ends with node's.
+ */
+export function spawnNode(
+  name: string,
+  args: string[],
+  nodeFlags: string[] = [],
+  timeoutMs = 30_000,
+  prefix: string[] = [],
+): Promise<Proc> {
+  const argv = [process.execPath, ...nodeFlags, ...args];
+  const [command, ...rest] = [...prefix, ...argv] as [string, ...string[]];
+  const child = spawn(command, rest, {
     cwd: projectRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -13,7 +13,7 @@
  *
  * Run: npm run build && npm run bench [-- --quick] [--duration 10] [--warmup 2] [--only mqtt,open,http,drain,memory]
  *      [--conns 50,500] [--payloads json1,frame,json10] [--window 10] [--drain-points 1000000]
- *      [--soak-minutes 1] [--rpm 600000] [--group-commit-ms 2] [--profile] [--json FILE]
+ *      [--soak-minutes 1] [--rpm 600000] [--group-commit-ms 2] [--nodelay] [--profile] [--json FILE]
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -53,6 +53,8 @@ const HTTP_CONNS = 100;
 const RPM = Number(arg('rpm') ?? 600_000);
 // store.groupCommitMs for the gateway (its default, 2, unless given): for A/B runs of the commit schedule.
 const GROUP_COMMIT_MS = Number(arg('group-commit-ms') ?? 2);
+// TCP_NODELAY on the MQTT generator's sockets, for every system alike (off by default, as in MQTT.js).
+const NO_DELAY = flag('nodelay');
 const PROFILE = flag('profile');
 
 const TARGETS = { mqttRatio: 0.5, httpRatio: 0.6, p99Ms: 50, drainPerSec: 20_000, rssMb: 300 };
@@ -200,7 +202,7 @@ async function mqttPhase(targets: Array<{ name: string; url: string; pid: number
     for (const conns of CONNS) {
       const results = new Map<string, LoadResult>();
       for (const t of targets) {
-        const clients = await connectClients(t.url, conns, tokenFor(p));
+        const clients = await connectClients(t.url, conns, tokenFor(p), { noDelay: NO_DELAY });
         const meter = windowMeter(t.pid);
         const r = await closedWindow(clients, payload, {
           window: WINDOW,
@@ -435,7 +437,7 @@ async function main(): Promise<void> {
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
   out.push(
-    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less.`,
+    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less.`,
   );
   out.push('');
   out.push(

@@ -239,4 +239,46 @@ describe('SqliteStore', () => {
     expect(gw.pendingTokens(10)).toEqual(['t']);
     expect(gw.stats()).toMatchObject({ depthPoints: 1, deadLetters: 0 });
   });
+
+  it('tells its commit thread’s commits from another process’s writes: reloads only for the latter', async () => {
+    const path = join(tempDir(), 's.db');
+    const gw = openAt(path);
+    const reloads = vi.spyOn(gw as unknown as { loadState(): void }, 'loadState');
+    for (let i = 0; i < 20; i++) {
+      await gw.append(`t${i % 3}`, [rec('v', i)]);
+      gw.pendingTokens(10);
+    }
+    expect(reloads).not.toHaveBeenCalled();
+    await gw.append('x', [rec('v', 1)]);
+    gw.deadLetter(gw.peek('x', 1000)?.ids ?? [], 'r', 'm');
+    const cli = openAt(path);
+    // Appends keep committing on the thread while the other connection replays.
+    const busy = Array.from({ length: 50 }, (_, i) => gw.append(`t${i % 3}`, [rec('v', 100 + i)]));
+    expect(cli.replayDeadLetters()).toBe(1);
+    await cli.close();
+    await Promise.all(busy);
+    expect(gw.pendingTokens(10)).toContain('x');
+    expect(reloads).toHaveBeenCalled();
+    const fresh = openAt(path);
+    expect(gw.stats()).toMatchObject({ depthPoints: fresh.stats().depthPoints, depthBytes: fresh.stats().depthBytes });
+  });
+
+  it('survives its commit thread dying: the commit in flight is retried on a new thread, counters follow the file', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path);
+    await store.append('t', [rec('v', 0)]);
+    const thread = (store as unknown as { thread: { worker: import('node:worker_threads').Worker } }).thread;
+    const inFlight = Array.from({ length: 10 }, (_, i) => store.append('t', [rec('v', i + 1)]));
+    await thread.worker.terminate();
+    const results = await Promise.allSettled(inFlight);
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    await store.append('u', [rec('v', 1)]);
+    expect((store as unknown as { thread: unknown }).thread).not.toBe(thread); // a new one took over
+    const fresh = openAt(path);
+    expect(fresh.stats().depthPoints).toBeGreaterThanOrEqual(12);
+    expect(store.stats()).toMatchObject({
+      depthPoints: fresh.stats().depthPoints,
+      depthBytes: fresh.stats().depthBytes,
+    });
+  });
 });
