@@ -82,7 +82,7 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
   });
   const commitLatency = new client.Histogram({
     name: 'tago_edge_store_commit_seconds',
-    help: 'Duration of store commits, sync included',
+    help: "Duration of store commits, sync included (from the flush to the commit thread's answer)",
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });
