@@ -121,6 +121,39 @@ export async function stopChild(child: ChildProcess, graceMs = 5_000): Promise<v
   clearTimeout(timer);
 }
 
+/** Sections merged over the loopback config; `store` and `mqtt` merge into theirs, the rest replaces. */
+export interface LoopbackConfigExtra {
+  store?: Record<string, unknown>;
+  mqtt?: Record<string, unknown>;
+  [section: string]: unknown;
+}
+
+/**
+ * Writes `<dir>/gateway.json`: a gateway on loopback (ephemeral ports, store in `<dir>/data`, warn-level
+ * logs) forwarding to `upstreamUrl` at `requestsPerMinute`, with `extra` merged over it. Returns the path.
+ */
+export function writeLoopbackConfig(
+  dir: string,
+  upstreamUrl: string,
+  requestsPerMinute: number,
+  extra: LoopbackConfigExtra = {},
+): string {
+  const { store, mqtt, ...rest } = extra;
+  const file = join(dir, 'gateway.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      http: { port: 0, host: '127.0.0.1' },
+      mqtt: { port: 0, host: '127.0.0.1', ...mqtt },
+      upstream: { url: upstreamUrl, requestsPerMinute },
+      store: { dir: join(dir, 'data'), ...store },
+      log: { level: 'warn' },
+      ...rest,
+    }),
+  );
+  return file;
+}
+
 export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
   const timeoutMs = opts.startTimeoutMs ?? 20_000;
   const dir = mkdtempSync(join(tmpdir(), 'tago-edge-loadtest-'));
@@ -131,17 +164,7 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
   try {
     const simLine = await waitListening(sim, 'cloud-sim', timeoutMs);
     const simUrl = String(simLine.url);
-    const configFile = join(dir, 'gateway.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        http: { port: 0, host: '127.0.0.1' },
-        mqtt: { port: 0, host: '127.0.0.1' },
-        upstream: { url: simUrl, requestsPerMinute: opts.requestsPerMinute },
-        store: { dir: join(dir, 'data') },
-        log: { level: 'warn' },
-      }),
-    );
+    const configFile = writeLoopbackConfig(dir, simUrl, opts.requestsPerMinute);
     gw = spawnCli(['gateway', '--config', configFile]);
     const gwLine = await waitListening(gw, 'gateway', timeoutMs);
     const gateway = gw;

@@ -5,11 +5,12 @@
  * the ratio. Run: `npx tsc -p tsconfig.build.json && node dist/loadtests/bench/parser-cost.js [seconds]`.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { startCloudSim } from '../../simulators/cloud-sim/index.js';
+import { writeLoopbackConfig } from '../stack.js';
 import { projectRoot } from './processes.js';
 
 const seconds = Number(process.argv[2] ?? 10);
@@ -19,21 +20,12 @@ async function main(): Promise<void> {
   const root = projectRoot();
   const sim = await startCloudSim({ port: 0, quiet: true });
   const dir = mkdtempSync(join(tmpdir(), 'tago-edge-parser-cost-'));
-  const config = join(dir, 'gw.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1' },
-      upstream: { url: sim.url, requestsPerMinute: 600_000 },
-      store: { dir: join(dir, 'data') },
-      log: { level: 'warn' },
-      devices: [
-        { name: 'parsed', token: 'tok-parsed', parser: join(root, 'parsers/examples/key-value-text.js') },
-        { name: 'plain', token: 'tok-plain' },
-      ],
-    }),
-  );
+  const config = writeLoopbackConfig(dir, sim.url, 600_000, {
+    devices: [
+      { name: 'parsed', token: 'tok-parsed', parser: join(root, 'parsers/examples/key-value-text.js') },
+      { name: 'plain', token: 'tok-plain' },
+    ],
+  });
   const gw = spawn(process.execPath, [join(root, 'bin/tago-edge.js'), 'gateway', '--config', config], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { writeLoopbackConfig } from '../stack.js';
 import { formatFileTime, formatSelfTime, topFileTime, topSelfTime } from './cpu-profile-summary.js';
 import { fillBacklog } from './fill-backlog.js';
 import { httpBench } from './http-load.js';
@@ -81,24 +82,16 @@ const tokenFor = (payload: string) => (i: number) =>
 
 function gatewayConfig(dir: string, simUrl: string): string {
   const root = projectRoot();
-  const file = join(dir, 'gateway.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      http: { port: 0, host: '127.0.0.1' },
-      mqtt: { port: 0, host: '127.0.0.1', maxConnections: 20_000 },
-      upstream: { url: simUrl, requestsPerMinute: RPM },
-      store: { dir: join(dir, 'data'), sync: 'full', groupCommitMs: GROUP_COMMIT_MS },
-      devices: Array.from({ length: FRAME_DEVICES }, (_, i) => ({
-        name: `bench-frame-${i}`,
-        token: `bench-frame-${i}`,
-        parser: join(root, 'parsers/examples/hex-sensor.js'),
-      })),
-      limits: { authFailuresPerMinute: 0 },
-      log: { level: 'warn' },
-    }),
-  );
-  return file;
+  return writeLoopbackConfig(dir, simUrl, RPM, {
+    mqtt: { maxConnections: 20_000 },
+    store: { sync: 'full', groupCommitMs: GROUP_COMMIT_MS },
+    devices: Array.from({ length: FRAME_DEVICES }, (_, i) => ({
+      name: `bench-frame-${i}`,
+      token: `bench-frame-${i}`,
+      parser: join(root, 'parsers/examples/hex-sensor.js'),
+    })),
+    limits: { authFailuresPerMinute: 0 },
+  });
 }
 
 async function startSim(): Promise<Proc> {

@@ -16,9 +16,10 @@
  *      [--nodelay]   (--nodelay: TCP_NODELAY on the generator's sockets; see mqtt-load.ts)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeLoopbackConfig } from '../stack.js';
 import { closeClients, connectClients, histogram, openModel } from './mqtt-load.js';
 import { type Proc, spawnNode } from './processes.js';
 
@@ -51,18 +52,10 @@ async function measure(fsyncMs: number): Promise<Figures> {
   try {
     const sim = await spawnNode('cloud-sim', ['bin/tago-edge.js', 'cloud-sim', '--port', '0', '--host', '127.0.0.1']);
     procs.push(sim);
-    const config = join(dir, 'gateway.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        http: { port: 0, host: '127.0.0.1' },
-        mqtt: { port: 0, host: '127.0.0.1' },
-        upstream: { url: String(sim.ports.url), requestsPerMinute: 600_000 },
-        store: { dir: join(dir, 'data'), sync: 'full' },
-        limits: { authFailuresPerMinute: 0 },
-        log: { level: 'warn' },
-      }),
-    );
+    const config = writeLoopbackConfig(dir, String(sim.ports.url), 600_000, {
+      store: { sync: 'full' },
+      limits: { authFailuresPerMinute: 0 },
+    });
     const strace = [
       'strace',
       '-f',
