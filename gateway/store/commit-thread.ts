@@ -192,12 +192,20 @@ export class CommitThread {
     return this.dead === null;
   }
 
-  /** Closes the worker's connection and lets the thread end (after the jobs already sent). */
-  async close(): Promise<void> {
+  /**
+   * Closes the worker's connection and lets the thread end (after the jobs already sent). A thread that has
+   * not ended after `graceMs` (stuck on a lock) is terminated: nothing unanswered was acknowledged.
+   */
+  async close(graceMs = 10_000): Promise<void> {
     if (this.dead) return;
     this.dead = new Error('store commit thread closed');
     const exited = once(this.worker, 'exit');
     this.worker.postMessage('close');
-    await exited;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs);
+    });
+    if ((await Promise.race([exited, late])) === 'late') await this.worker.terminate();
+    clearTimeout(timer);
   }
 }
