@@ -13,7 +13,7 @@
  *
  * Run: npm run build && npm run bench [-- --quick] [--duration 10] [--warmup 2] [--only mqtt,open,http,drain,memory]
  *      [--conns 50,500] [--payloads json1,frame,json10] [--window 10] [--drain-points 1000000]
- *      [--soak-minutes 1] [--rpm 600000] [--group-commit-ms 2] [--nodelay] [--profile] [--json FILE]
+ *      [--soak-minutes 1] [--rpm 600000] [--group-commit-ms 2] [--nodelay] [--repeat 1] [--profile] [--json FILE]
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -56,6 +56,8 @@ const RPM = Number(arg('rpm') ?? 600_000);
 const GROUP_COMMIT_MS = Number(arg('group-commit-ms') ?? 2);
 // TCP_NODELAY on the MQTT generator's sockets, for every system alike (off by default, as in MQTT.js).
 const NO_DELAY = flag('nodelay');
+// Closed-window MQTT and HTTP figures measured N times, floors and gateway alternating; verdicts on the median.
+const REPEAT = Math.max(1, Number(arg('repeat') ?? 1));
 const PROFILE = flag('profile');
 
 const TARGETS = { mqttRatio: 0.5, httpRatio: 0.6, p99Ms: 50, drainPerSec: 20_000, rssMb: 300 };
@@ -193,40 +195,49 @@ async function mqttPhase(targets: Array<{ name: string; url: string; pid: number
     const payload = PAYLOAD[p];
     if (!payload) throw new Error(`--payloads: unknown payload ${p} (json1, frame, json10)`);
     for (const conns of CONNS) {
-      const results = new Map<string, LoadResult>();
-      for (const t of targets) {
-        const clients = await connectClients(t.url, conns, tokenFor(p), { noDelay: NO_DELAY });
-        const meter = windowMeter(t.pid);
-        const r = await closedWindow(clients, payload, {
-          window: WINDOW,
-          warmupMs,
-          durationMs,
-          onWindow: meter.onWindow,
-        });
-        const usage = meter.result(r.msgsPerSec * DURATION_S);
-        await closeClients(clients);
-        results.set(t.name, r);
-        const floor = results.get('mosquitto');
-        addRow({
-          section: `mqtt ${p} ${conns}c`,
-          target: t.name,
-          figure: 'msgs/s',
-          value: r.msgsPerSec,
-          unit: `msg/s (${fmt(r.pointsPerSec)} points/s${r.errors ? `, ${r.errors} errors` : ''})`,
-          p50: r.p50Ms,
-          p99: r.p99Ms,
-          ...(floor && t.name !== 'mosquitto' ? { floor: 'mosquitto', ratio: r.msgsPerSec / floor.msgsPerSec } : {}),
-          ...usage,
-        });
-        await new Promise((r2) => setTimeout(r2, 500)); // let the previous target settle (commits, forwards)
+      const ratios: number[] = [];
+      let results = new Map<string, LoadResult>();
+      for (let run = 1; run <= REPEAT; run++) {
+        results = new Map<string, LoadResult>();
+        for (const t of targets) {
+          const clients = await connectClients(t.url, conns, tokenFor(p), { noDelay: NO_DELAY });
+          const meter = windowMeter(t.pid);
+          const r = await closedWindow(clients, payload, {
+            window: WINDOW,
+            warmupMs,
+            durationMs,
+            onWindow: meter.onWindow,
+          });
+          const usage = meter.result(r.msgsPerSec * DURATION_S);
+          await closeClients(clients);
+          results.set(t.name, r);
+          const floor = results.get('mosquitto');
+          addRow({
+            section: `mqtt ${p} ${conns}c${REPEAT > 1 ? ` #${run}` : ''}`,
+            target: t.name,
+            figure: 'msgs/s',
+            value: r.msgsPerSec,
+            unit: `msg/s (${fmt(r.pointsPerSec)} points/s${r.errors ? `, ${r.errors} errors` : ''})`,
+            p50: r.p50Ms,
+            p99: r.p99Ms,
+            ...(floor && t.name !== 'mosquitto' ? { floor: 'mosquitto', ratio: r.msgsPerSec / floor.msgsPerSec } : {}),
+            ...usage,
+          });
+          await new Promise((r2) => setTimeout(r2, 500)); // let the previous target settle (commits, forwards)
+        }
+        const gwRun = results.get('gateway');
+        const mqRun = results.get('mosquitto');
+        if (gwRun && mqRun) ratios.push(gwRun.msgsPerSec / mqRun.msgsPerSec);
       }
       const gw = results.get('gateway');
       const mq = results.get('mosquitto');
       if (gw && mq && p !== 'json10') {
-        const ratio = gw.msgsPerSec / mq.msgsPerSec;
+        const ratio = median(ratios);
         verdict(
           `MQTT QoS 1 ${p === 'json1' ? '1 point' : '1 frame (parser)'}/msg, ${conns} conns ≥ ${TARGETS.mqttRatio * 100} % of mosquitto`,
-          `${fmt(gw.msgsPerSec)} vs ${fmt(mq.msgsPerSec)} msg/s = ${fmt(ratio * 100)} %`,
+          REPEAT > 1
+            ? `median of ${REPEAT} runs ${fmt(ratio * 100)} % (${ratios.map((r) => fmt(r * 100)).join(', ')} %)`
+            : `${fmt(gw.msgsPerSec)} vs ${fmt(mq.msgsPerSec)} msg/s = ${fmt(ratio * 100)} %`,
           ratio >= TARGETS.mqttRatio,
         );
       }
@@ -248,38 +259,54 @@ async function openPhase(url: string, minutes?: number, onSample?: () => void): 
 async function httpPhase(floorTarget: { url: string; pid: number }, gwTarget: { url: string; pid: number }) {
   const tokens = Array.from({ length: 100 }, (_, i) => `bench-http-${i}`);
   const opts = { connections: HTTP_CONNS, warmupSeconds: WARMUP_S, seconds: DURATION_S, tokens };
-  const floorMeter = windowMeter(floorTarget.pid);
-  const floor = await httpBench(floorTarget.url, { ...opts, onWindow: floorMeter.onWindow });
-  addRow({
-    section: 'http 100c',
-    target: 'node:http',
-    figure: 'req/s',
-    value: floor.reqPerSec,
-    unit: 'req/s',
-    p50: floor.p50Ms,
-    p99: floor.p99Ms,
-    ...floorMeter.result(floor.reqPerSec * DURATION_S),
-  });
-  const gwMeter = windowMeter(gwTarget.pid);
-  const gw = await httpBench(gwTarget.url, { ...opts, onWindow: gwMeter.onWindow });
-  const ratio = gw.reqPerSec / floor.reqPerSec;
-  addRow({
-    section: 'http 100c',
-    target: 'gateway',
-    figure: 'req/s',
-    value: gw.reqPerSec,
-    unit: `req/s${gw.non2xx + gw.errors ? ` (${gw.non2xx} non-2xx, ${gw.errors} errors)` : ''}`,
-    p50: gw.p50Ms,
-    p99: gw.p99Ms,
-    floor: 'node:http',
-    ratio,
-    ...gwMeter.result(gw.reqPerSec * DURATION_S),
-  });
+  const ratios: number[] = [];
+  let last = { gw: 0, floor: 0 };
+  for (let run = 1; run <= REPEAT; run++) {
+    const section = `http 100c${REPEAT > 1 ? ` #${run}` : ''}`;
+    const floorMeter = windowMeter(floorTarget.pid);
+    const floor = await httpBench(floorTarget.url, { ...opts, onWindow: floorMeter.onWindow });
+    addRow({
+      section,
+      target: 'node:http',
+      figure: 'req/s',
+      value: floor.reqPerSec,
+      unit: 'req/s',
+      p50: floor.p50Ms,
+      p99: floor.p99Ms,
+      ...floorMeter.result(floor.reqPerSec * DURATION_S),
+    });
+    const gwMeter = windowMeter(gwTarget.pid);
+    const gw = await httpBench(gwTarget.url, { ...opts, onWindow: gwMeter.onWindow });
+    ratios.push(gw.reqPerSec / floor.reqPerSec);
+    last = { gw: gw.reqPerSec, floor: floor.reqPerSec };
+    addRow({
+      section,
+      target: 'gateway',
+      figure: 'req/s',
+      value: gw.reqPerSec,
+      unit: `req/s${gw.non2xx + gw.errors ? ` (${gw.non2xx} non-2xx, ${gw.errors} errors)` : ''}`,
+      p50: gw.p50Ms,
+      p99: gw.p99Ms,
+      floor: 'node:http',
+      ratio: gw.reqPerSec / floor.reqPerSec,
+      ...gwMeter.result(gw.reqPerSec * DURATION_S),
+    });
+  }
+  const ratio = median(ratios);
   verdict(
     `HTTP POST /data, 100 conns ≥ ${TARGETS.httpRatio * 100} % of bare node:http`,
-    `${fmt(gw.reqPerSec)} vs ${fmt(floor.reqPerSec)} req/s = ${fmt(ratio * 100)} %`,
+    REPEAT > 1
+      ? `median of ${REPEAT} runs ${fmt(ratio * 100)} % (${ratios.map((r) => fmt(r * 100)).join(', ')} %)`
+      : `${fmt(last.gw)} vs ${fmt(last.floor)} req/s = ${fmt(ratio * 100)} %`,
     ratio >= TARGETS.httpRatio,
   );
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(values: readonly number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
 }
 
 async function drainPhase(dir: string, simUrl: string): Promise<void> {
