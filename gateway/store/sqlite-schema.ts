@@ -14,7 +14,8 @@
  * - `dead_letters`: `body` is `{"token","message","records","topic"?}` as JSON (sealed when encrypted);
  *   `raw` keeps the bytes of a tampered point for forensics.
  * - `refused_tokens`: token key → token (sealed when encrypted).
- * - `meta`: schema_version, encrypted (0/1), key_check.
+ * - `meta`: schema_version, encrypted (0/1), key_check, writes (bumped by every write on a store's main
+ *   connection, never by its commit thread: how a gateway notices another process's writes).
  */
 import { timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
