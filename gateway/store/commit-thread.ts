@@ -22,6 +22,7 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Stored } from './sqlite-codec.js';
+import { WRITE_SQL } from './sqlite-statements.js';
 
 /** A token's share of what a transaction removed (n counts points, not rows). */
 export interface Removed {
@@ -75,10 +76,11 @@ const FULL = workerData.sync === 'full';
 db.pragma('synchronous = ' + (FULL ? 'FULL' : 'NORMAL'));
 const setNormal = db.prepare('PRAGMA synchronous = NORMAL');
 const setFull = db.prepare('PRAGMA synchronous = FULL');
-const insertRow = db.prepare('INSERT INTO points (token, payload, bytes, points, created_at) VALUES (?, ?, ?, ?, ?)');
-const insertToken = db.prepare('INSERT OR IGNORE INTO tokens (tkey, token) VALUES (?, ?)');
-const deleteRow = db.prepare('DELETE FROM points WHERE id = ? RETURNING token, bytes, points');
-const oldestIds = db.prepare('SELECT id FROM points ORDER BY id LIMIT ?').pluck();
+const sql = workerData.sql;
+const insertRow = db.prepare(sql.insertRow);
+const insertToken = db.prepare(sql.insertToken);
+const deleteRow = db.prepare(sql.deleteRowMeta);
+const oldestIds = db.prepare(sql.oldestIds).pluck();
 
 function note(removed, row, id) {
   const r = removed.get(row.token);
@@ -161,7 +163,7 @@ export class CommitThread {
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { sqlite, path: opts.path, sync: opts.sync, busyTimeoutMs: opts.busyTimeoutMs },
+      workerData: { sqlite, sql: WRITE_SQL, path: opts.path, sync: opts.sync, busyTimeoutMs: opts.busyTimeoutMs },
     });
     this.worker.on('message', (reply: Reply) => {
       const p = this.pending.shift();

@@ -1,14 +1,22 @@
 /** The SQLite store's prepared statements, prepared once at open (preparing per call costs more than running). */
 import type Database from 'better-sqlite3';
 
+/** The writes both connections run: the main one (replay, dead letters) and the commit thread's. */
+export const WRITE_SQL = {
+  insertRow: 'INSERT INTO points (token, payload, bytes, points, created_at) VALUES (?, ?, ?, ?, ?)',
+  insertToken: 'INSERT OR IGNORE INTO tokens (tkey, token) VALUES (?, ?)',
+  deleteRowMeta: 'DELETE FROM points WHERE id = ? RETURNING token, bytes, points',
+  /** With `.pluck()`: the ids of the oldest rows, for `drop_oldest` evictions. */
+  oldestIds: 'SELECT id FROM points ORDER BY id LIMIT ?',
+} as const;
+
 export function prepareStatements(db: Database.Database) {
   return {
-    insertRow: db.prepare('INSERT INTO points (token, payload, bytes, points, created_at) VALUES (?, ?, ?, ?, ?)'),
-    insertToken: db.prepare('INSERT OR IGNORE INTO tokens (tkey, token) VALUES (?, ?)'),
+    insertRow: db.prepare(WRITE_SQL.insertRow),
+    insertToken: db.prepare(WRITE_SQL.insertToken),
     deleteRow: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, payload, bytes, points'),
-    deleteRowMeta: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, bytes, points'),
+    deleteRowMeta: db.prepare(WRITE_SQL.deleteRowMeta),
     peekRows: db.prepare('SELECT id, payload, bytes, points FROM points WHERE token = ? ORDER BY id'),
-    oldestIds: db.prepare('SELECT id FROM points ORDER BY id LIMIT ?').pluck(),
     firstOfToken: db.prepare('SELECT id FROM points WHERE token = ? ORDER BY id LIMIT 1').pluck(),
     firstOverall: db.prepare('SELECT id, created_at FROM points ORDER BY id LIMIT 1'),
     totals: db.prepare('SELECT COALESCE(SUM(points), 0) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM points'),
