@@ -153,6 +153,19 @@ export function machineJiffies(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
+/**
+ * A process's main thread so far (Linux /proc/PID/task/PID/schedstat): nanoseconds on a CPU and nanoseconds
+ * runnable but waiting for one. NaN when the file is missing (no schedstats in this kernel).
+ */
+export function mainThreadSched(pid: number): { runNs: number; waitNs: number } {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { runNs: run ?? Number.NaN, waitNs: wait ?? Number.NaN };
+  } catch {
+    return { runNs: Number.NaN, waitNs: Number.NaN };
+  }
+}
+
 /** CPU time (user + system) a process has used so far, in seconds (Linux /proc). */
 export function cpuSeconds(pid: number): number {
   return procStat(pid)?.cpuSeconds ?? Number.NaN;

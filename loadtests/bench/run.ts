@@ -25,7 +25,16 @@ import { fillBacklog } from './fill-backlog.js';
 import { httpBench } from './http-load.js';
 import { closeIdle, openIdle } from './idle-connections.js';
 import { closeClients, closedWindow, connectClients, type LoadResult, openModel, type Payload } from './mqtt-load.js';
-import { cpuSeconds, machineJiffies, type Proc, projectRoot, rssMb, spawnNode, startMosquitto } from './processes.js';
+import {
+  cpuSeconds,
+  machineJiffies,
+  mainThreadSched,
+  type Proc,
+  projectRoot,
+  rssMb,
+  spawnNode,
+  startMosquitto,
+} from './processes.js';
 
 // ---- options -------------------------------------------------------------------------------------------
 
@@ -96,6 +105,10 @@ function gatewayConfig(dir: string, simUrl: string): string {
   });
 }
 
+/**
+ * cloud-sim validates and counts every point as TagoIO would, but keeps none for GET /data: nothing here reads
+ * them back, and building them doubled its CPU per point on the gateway's cores (cloud-sim-bench.ts).
+ */
 async function startSim(): Promise<Proc> {
   return spawnNode('cloud-sim', [
     'bin/tago-edge.js',
@@ -105,7 +118,7 @@ async function startSim(): Promise<Proc> {
     '--host',
     '127.0.0.1',
     '--keep-records',
-    '100',
+    '0',
   ]);
 }
 
@@ -135,6 +148,12 @@ interface Row {
   /** CPU of the system under test per message (all its threads), µs; and the machine's busy share. */
   cpuUsPerMsg?: number;
   machineBusyPct?: number;
+  /**
+   * The system under test's main thread in the window: % of the time on a CPU, and % runnable but waiting
+   * for one (the two cores are shared). Their sum near 100 % means the main thread is the bound.
+   */
+  mainRunPct?: number;
+  mainWaitPct?: number;
 }
 const rows: Row[] = [];
 const verdicts: Array<{ target: string; measured: string; pass: boolean }> = [];
@@ -148,7 +167,13 @@ function addRow(r: Row): void {
   const lat = r.p99 !== undefined ? `  p50 ${fmt(r.p50 ?? 0, 1)} ms  p99 ${fmt(r.p99, 1)} ms` : '';
   const ratio = r.ratio !== undefined ? `  = ${fmt(r.ratio * 100, 0)} % of ${r.floor}` : '';
   const cpu = r.cpuUsPerMsg !== undefined ? `  cpu ${fmt(r.cpuUsPerMsg, 1)} µs/msg` : '';
-  log(`${r.section} ${r.target}: ${fmt(r.value)} ${r.unit}${lat}${ratio}${cpu}`);
+  const main = r.mainRunPct !== undefined ? `  main thread ${mainShare(r)}` : '';
+  log(`${r.section} ${r.target}: ${fmt(r.value)} ${r.unit}${lat}${ratio}${cpu}${main}`);
+}
+/** "on-CPU+waiting %" of the main thread, e.g. "66+26 %". */
+function mainShare(r: Row): string {
+  if (r.mainRunPct === undefined || Number.isNaN(r.mainRunPct)) return '';
+  return `${fmt(r.mainRunPct)}+${fmt(r.mainWaitPct ?? Number.NaN)} %`;
 }
 function verdict(target: string, measured: string, pass: boolean): void {
   verdicts.push({ target, measured, pass });
@@ -161,28 +186,42 @@ function machine(): string {
 
 // ---- the phases ----------------------------------------------------------------------------------------
 
-/** Samples a process's CPU and the machine's busy share over a measured window. */
+/** Samples a process's CPU, its main thread's scheduling and the machine's busy share over a measured window. */
 function windowMeter(pid: number) {
   let cpu0 = 0;
   let cpu1 = 0;
   let m0 = { busy: 0, total: 0 };
   let m1 = { busy: 0, total: 0 };
+  let s0 = { runNs: 0, waitNs: 0 };
+  let s1 = { runNs: 0, waitNs: 0 };
+  let w0 = 0;
+  let w1 = 0;
   return {
     onWindow(edge: 'start' | 'end'): void {
       if (edge === 'start') {
         cpu0 = cpuSeconds(pid);
         m0 = machineJiffies();
+        s0 = mainThreadSched(pid);
+        w0 = performance.now();
       } else {
         cpu1 = cpuSeconds(pid);
         m1 = machineJiffies();
+        s1 = mainThreadSched(pid);
+        w1 = performance.now();
       }
     },
-    /** µs of the process's CPU per message, and the machine's busy % (of all cores) in the window. */
-    result(messages: number): { cpuUsPerMsg: number; machineBusyPct: number } {
+    /**
+     * µs of the process's CPU per message, the machine's busy % (of all cores), and the main thread's % on a
+     * CPU and % runnable-waiting in the window.
+     */
+    result(messages: number): Pick<Row, 'cpuUsPerMsg' | 'machineBusyPct' | 'mainRunPct' | 'mainWaitPct'> {
       const total = m1.total - m0.total;
+      const wallNs = (w1 - w0) * 1e6;
       return {
         cpuUsPerMsg: messages > 0 ? ((cpu1 - cpu0) * 1e6) / messages : Number.NaN,
         machineBusyPct: total > 0 ? (100 * (m1.busy - m0.busy)) / total : Number.NaN,
+        mainRunPct: wallNs > 0 ? (100 * (s1.runNs - s0.runNs)) / wallNs : Number.NaN,
+        mainWaitPct: wallNs > 0 ? (100 * (s1.waitNs - s0.waitNs)) / wallNs : Number.NaN,
       };
     },
   };
@@ -457,17 +496,18 @@ async function main(): Promise<void> {
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
   out.push(
-    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less.`,
+    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less. main: the system's main thread, % of the window on a CPU + % runnable but waiting for one (/proc/PID/task/PID/schedstat); near 100 % in all, the main thread is the bound.`,
   );
   out.push('');
   out.push(
-    `${'scenario'.padEnd(30)} ${'system'.padEnd(10)} ${'figure'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu µs/msg'.padStart(10)} ${'busy'.padStart(5)}  ratio`,
+    `${'scenario'.padEnd(30)} ${'system'.padEnd(10)} ${'figure'.padStart(12)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'cpu µs/msg'.padStart(10)} ${'busy'.padStart(5)} ${'main'.padStart(9)}  ratio`,
   );
   for (const r of rows) {
     const cpu = r.cpuUsPerMsg !== undefined ? fmt(r.cpuUsPerMsg, 1).padStart(10) : ' '.repeat(10);
     const busy = r.machineBusyPct !== undefined ? `${fmt(r.machineBusyPct)} %`.padStart(5) : ' '.repeat(5);
+    const main = mainShare(r).padStart(9);
     out.push(
-      `${r.section.padEnd(30)} ${r.target.padEnd(10)} ${fmt(r.value, r.figure === 'p99' ? 1 : 0).padStart(12)} ${r.p50 !== undefined ? fmt(r.p50, 1).padStart(8) : '        '} ${r.p99 !== undefined ? fmt(r.p99, 1).padStart(8) : '        '} ${cpu} ${busy}  ${r.ratio !== undefined ? `${fmt(r.ratio * 100)} % of ${r.floor}` : ''}  ${r.unit}`,
+      `${r.section.padEnd(30)} ${r.target.padEnd(10)} ${fmt(r.value, r.figure === 'p99' ? 1 : 0).padStart(12)} ${r.p50 !== undefined ? fmt(r.p50, 1).padStart(8) : '        '} ${r.p99 !== undefined ? fmt(r.p99, 1).padStart(8) : '        '} ${cpu} ${busy} ${main}  ${r.ratio !== undefined ? `${fmt(r.ratio * 100)} % of ${r.floor}` : ''}  ${r.unit}`,
     );
   }
   out.push('');

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { QueryError, queryData } from './data-query.js';
 import { fail, readBody, sendJson } from './http-io.js';
 import { deviceIdFor, objectId } from './object-id.js';
 import { oneParam, parseQuery } from './query-string.js';
-import { publicRecord, RecordError, type StoredRecord, validateBody } from './records.js';
+import { isoTime, publicRecord, RecordError, type StoredRecord, validateBody } from './records.js';
 import type { SimState } from './state.js';
 
 /**
@@ -53,25 +52,30 @@ export async function postData(
   }
 
   const nowMs = state.now();
-  const createdAt = new Date(nowMs).toISOString();
+  const createdAt = isoTime(nowMs);
   const device = deviceIdFor(token);
-  // TagoIO generates one group per request for records that bring none.
-  const requestGroup = randomBytes(12).toString('hex');
-  const records: StoredRecord[] = inputs.map(({ timeMs, group, ...rest }) => {
-    const t = timeMs ?? nowMs;
-    return {
-      id: objectId(nowMs),
-      device,
-      ...rest,
-      group: group ?? requestGroup,
-      time: new Date(t).toISOString(),
-      created_at: createdAt,
-      timeMs: t,
-    };
-  });
+  // TagoIO generates one group per request for records that bring none (an ObjectId-like 24-hex id).
+  const requestGroup = objectId(nowMs);
+  // Only the records GET /data can still read back are built (the store keeps the last N per token); the
+  // counters below see every record.
+  const records: StoredRecord[] = [];
+  for (let i = Math.max(0, inputs.length - state.records.keep); i < inputs.length; i++) {
+    const r = inputs[i]!;
+    const t = r.timeMs ?? nowMs;
+    const rec: StoredRecord = { id: objectId(nowMs), device, variable: r.variable } as StoredRecord;
+    if (r.value !== undefined) rec.value = r.value;
+    if (r.unit !== undefined) rec.unit = r.unit;
+    if (r.metadata !== undefined) rec.metadata = r.metadata;
+    if (r.location !== undefined) rec.location = r.location;
+    rec.group = r.group ?? requestGroup;
+    rec.time = isoTime(t);
+    rec.created_at = createdAt;
+    rec.timeMs = t;
+    records.push(rec);
+  }
   state.records.add(token, records);
-  for (const r of records) state.sequences.note(r.metadata);
-  state.stats.stored(token, records.length);
+  for (const r of inputs) state.sequences.note(r.metadata);
+  state.stats.stored(token, inputs.length);
   sendJson(res, 200, { status: true, result: added });
 }
 

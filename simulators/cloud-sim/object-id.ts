@@ -13,7 +13,17 @@ export function objectId(nowMs: number): string {
   return seconds.toString(16).padStart(8, '0') + processPart + counter.toString(16).padStart(6, '0');
 }
 
+const deviceIds = new Map<string, string>();
+/** Bounds the memo: a test that invents a token per request must not grow it forever. */
+const DEVICE_ID_MEMO = 100_000;
+
 /** A device id derived from the token, so the same token maps to the same device across restarts. */
 export function deviceIdFor(token: string): string {
-  return createHash('sha256').update(`cloud-sim-device:${token}`).digest('hex').slice(0, 24);
+  let id = deviceIds.get(token);
+  if (id === undefined) {
+    id = createHash('sha256').update(`cloud-sim-device:${token}`).digest('hex').slice(0, 24);
+    if (deviceIds.size >= DEVICE_ID_MEMO) deviceIds.clear();
+    deviceIds.set(token, id);
+  }
+  return id;
 }

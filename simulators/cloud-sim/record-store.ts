@@ -13,6 +13,11 @@ export class RecordStore {
     this.#keep = keep;
   }
 
+  /** How many records per token are kept. */
+  get keep(): number {
+    return Math.max(0, this.#keep);
+  }
+
   add(token: string, records: StoredRecord[]): void {
     if (this.#keep <= 0) return;
     let list = this.#byToken.get(token);

@@ -43,11 +43,29 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Epoch ms from ISO 8601, `2015-11-03 13:44:33`, or a Unix timestamp (seconds below 1e11, else ms). */
 export function parseTime(v: unknown): number | undefined {
   if (typeof v === 'number' && Number.isFinite(v)) return v < 1e11 ? v * 1000 : v;
-  if (typeof v !== 'string' || v.trim() === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return parseTime(Number(v));
-  const ms = Date.parse(v);
-  return Number.isNaN(ms) ? undefined : ms;
+  if (typeof v !== 'string') return undefined;
+  // A batch's records usually share their time (stamped at one ingest): parse each distinct text once.
+  if (v === lastTimeText) return lastTimeMs;
+  if (v.trim() === '') return undefined;
+  const ms = /^\d+(\.\d+)?$/.test(v) ? parseTime(Number(v)) : Date.parse(v);
+  if (ms === undefined || Number.isNaN(ms)) return undefined;
+  lastTimeText = v;
+  lastTimeMs = ms;
+  return ms;
 }
+let lastTimeText: string | undefined;
+let lastTimeMs = 0;
+
+/** `new Date(ms).toISOString()`, remembered for the last instant asked (records of a batch share it). */
+export function isoTime(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIsoText = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIsoText;
+}
+let lastIsoMs = Number.NaN;
+let lastIsoText = '';
 
 function parseLocation(v: unknown, at: string): GeoPoint {
   if (isObject(v) && typeof v.lat === 'number' && typeof v.lng === 'number') {
@@ -87,7 +105,12 @@ export function validateRecord(raw: unknown, index: number): InputRecord {
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
       throw new RecordError(`${at}: value must be a string, number or boolean`);
     }
-    if (typeof value === 'string' && Buffer.byteLength(value) > LIMITS.valueBytes) {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: short strings need no measuring.
+    if (
+      typeof value === 'string' &&
+      value.length * 3 > LIMITS.valueBytes &&
+      Buffer.byteLength(value) > LIMITS.valueBytes
+    ) {
       throw new RecordError(`${at}: value is ${Buffer.byteLength(value)} bytes (max ${LIMITS.valueBytes})`);
     }
     out.value = value;

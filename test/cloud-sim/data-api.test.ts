@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { get, post, sim } from './sim-fixture.js';
+import { call, get, post, sim } from './sim-fixture.js';
 
 describe('cloud-sim POST /data', () => {
   it('stores records with TagoIO fields and answers "N Data Added"', async () => {
@@ -177,6 +177,43 @@ describe('cloud-sim GET /data query forms', () => {
     expect((await get(s.url, 't', '/data?query=count')).body.result).toBe(10);
     expect((await get(s.url, 't', '/data?query=last_item')).body.result[0].value).toBe(34);
     expect(s.stats().points).toBe(35);
+  });
+
+  it('builds only the kept records of a request larger than the cap, yet counts every point', async () => {
+    const s = await sim({ keepRecordsPerToken: 10 });
+    const time = '2026-11-25T10:00:00.000Z';
+    await post(
+      s.url,
+      't',
+      Array.from({ length: 25 }, (_, j) => ({
+        variable: 'v',
+        value: j,
+        unit: 'C',
+        time,
+        metadata: { sim_device: 'd', sim_seq: j },
+      })),
+    );
+    const kept = (await get(s.url, 't', '/data?qty=100&ordination=ascending&details=true')).body.result;
+    expect(kept.map((r: { value: number }) => r.value)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    expect(new Set(kept.map((r: { id: string }) => r.id)).size).toBe(10);
+    for (const r of kept) {
+      expect(r).toMatchObject({ variable: 'v', unit: 'C', time, metadata: { sim_device: 'd' } });
+      expect(r.id).toMatch(/^[0-9a-f]{24}$/);
+      expect(r.group).toMatch(/^[0-9a-f]{24}$/);
+      expect(Object.keys(r)).toEqual([
+        'id',
+        'device',
+        'variable',
+        'value',
+        'unit',
+        'metadata',
+        'group',
+        'time',
+        'created_at',
+      ]);
+    }
+    expect(s.stats().points).toBe(25);
+    expect((await call(s.url, 'GET', '/_sim/received')).body).toEqual({ d: Array.from({ length: 25 }, (_, j) => j) });
   });
 });
 
