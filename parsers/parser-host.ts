@@ -28,6 +28,10 @@ export interface ParserHost {
   close(): Promise<void>;
 }
 
+/** TagoIO's parser time limit (docs: parser-vs-analysis-comparison). */
+export const DEFAULT_TIMEOUT_MS = 1_000;
+export const DEFAULT_MEMORY_MB = 64;
+
 export interface ParserHostOptions {
   timeoutMs: number;
   memoryMb: number;

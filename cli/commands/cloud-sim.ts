@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CLOUD_SIM_DEFAULTS, type CloudSimOptions, startCloudSim } from '../../simulators/cloud-sim/index.js';
+import type { CloudSimOptions } from '../../simulators/cloud-sim/index.js';
+import { DEFAULTS as CLOUD_SIM_DEFAULTS } from '../../simulators/cloud-sim/options.js';
 import { UsageError } from '../usage-error.js';
 
 /**
@@ -131,6 +132,7 @@ Example:
   tago-edge cloud-sim --port 0 --rpm 250 --tokens dev-token-1,dev-token-2`,
     )
     .action(async (flags: Flags) => {
+      const { startCloudSim } = await import('../../simulators/cloud-sim/index.js');
       const sim = await startCloudSim(cloudSimOptions(flags));
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

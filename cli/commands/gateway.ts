@@ -1,7 +1,6 @@
 import { watchFile } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../../gateway/config/load.js';
-import { startGateway } from '../../gateway/gateway.js';
 
 export function registerGateway(program: Command): void {
   program
@@ -19,6 +18,8 @@ Signals: SIGTERM/SIGINT stop gracefully (exit 0); SIGHUP reloads the config file
     .action(async (opts: { config?: string; watch?: boolean }) => {
       const config = loadConfig({ file: opts.config });
       const file = opts.config ?? (process.env.TAGO_EDGE_CONFIG || undefined);
+      // Loaded here, not at the top: other commands (and --help) need none of the gateway's modules.
+      const { startGateway } = await import('../../gateway/gateway.js');
       const gw = await startGateway(config);
       let stopping = false;
       const stop = (signal: string) => {

@@ -4,11 +4,10 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { runGate } from '../../loadtests/gate.js';
 import { DEFAULT_SCENARIOS, SCENARIOS, type ScenarioName } from '../../loadtests/scenarios/context.js';
 import { loadSlos } from '../../loadtests/slo.js';
 import { verdictTable } from '../../loadtests/verdict.js';
-import { readTokensFile } from '../../simulators/fleet/index.js';
+import { readTokensFile } from '../../simulators/fleet/tokens.js';
 import { UsageError } from '../usage-error.js';
 
 interface Flags {
@@ -161,6 +160,7 @@ Examples:
       const stop = () => process.exit(130);
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      const { runGate } = await import('../../loadtests/gate.js');
       const { report, files } = await runGate(options);
       if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else {

@@ -7,8 +7,12 @@ import { existsSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { isEdgeError } from '../../gateway/errors.js';
 import { events } from '../../gateway/events.js';
-import type { ParseInput, ParserDevice } from '../../parsers/parser-host.js';
-import { createParserHost, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS } from '../../parsers/sandbox/index.js';
+import {
+  DEFAULT_MEMORY_MB,
+  DEFAULT_TIMEOUT_MS,
+  type ParseInput,
+  type ParserDevice,
+} from '../../parsers/parser-host.js';
 import { UsageError } from '../usage-error.js';
 
 interface RunOptions {
@@ -63,6 +67,7 @@ export function registerParser(program: Command): void {
       if (!existsSync(file)) throw new UsageError(`FILE: no such parser file: ${file}`);
       const input = buildInput(opts);
       const device = parseDevice(opts.device);
+      const { createParserHost } = await import('../../parsers/sandbox/index.js');
       const host = createParserHost({ timeoutMs: opts.timeoutMs, memoryMb: opts.memoryMb });
       const stopConsole = events.parserConsole.subscribe(({ level, message }) => {
         process.stderr.write(`[${level}] ${message}\n`);

@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../gateway/config/load.js';
 import { isEdgeError } from '../../gateway/errors.js';
-import { openSqliteStore, storePath } from '../../gateway/store/open-store.js';
 import type { SqliteStore } from '../../gateway/store/sqlite-store.js';
 import type { DeadLetter } from '../../gateway/store/store.js';
 import { UsageError } from '../usage-error.js';
@@ -61,6 +60,7 @@ function common(cmd: Command): Command {
 async function run(opts: CommonOptions, body: (store: SqliteStore, path: string) => void): Promise<void> {
   const config = loadConfig({ file: opts.config }); // ConfigError: exit 2 via main
   const storeConfig = { ...config.store, ...(opts.dataDir !== undefined ? { dir: opts.dataDir } : {}) };
+  const { openSqliteStore, storePath } = await import('../../gateway/store/open-store.js');
   const path = storePath(storeConfig);
   let store: SqliteStore | undefined;
   try {

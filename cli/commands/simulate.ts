@@ -6,8 +6,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { FleetOptions, FleetSummary, ProfileName, Protocol } from '../../simulators/fleet/index.js';
-import { FleetOptionsError, readTokensFile, runFleet } from '../../simulators/fleet/index.js';
+import { FleetOptionsError } from '../../simulators/fleet/options.js';
 import { progressWriter } from '../../simulators/fleet/progress.js';
+import { readTokensFile } from '../../simulators/fleet/tokens.js';
 import { parseDurationMs, parseRatePerSec } from '../../simulators/fleet/units.js';
 import { UsageError } from '../usage-error.js';
 
@@ -223,6 +224,7 @@ export function registerSimulate(program: Command): void {
       };
       process.on('SIGINT', onSigint);
       process.on('SIGTERM', onSigint);
+      const { runFleet } = await import('../../simulators/fleet/index.js');
       const progress = progressWriter();
       let summary: FleetSummary;
       try {

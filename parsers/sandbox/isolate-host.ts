@@ -5,13 +5,18 @@
  */
 import { resolve } from 'node:path';
 import { ParserError } from '../../gateway/errors.js';
-import type { ParseInput, ParserDevice, ParserHost, ParserHostOptions } from '../parser-host.js';
+import {
+  DEFAULT_MEMORY_MB,
+  DEFAULT_TIMEOUT_MS,
+  type ParseInput,
+  type ParserDevice,
+  type ParserHost,
+  type ParserHostOptions,
+} from '../parser-host.js';
 import { ParserFile } from './parser-file.js';
 import { ParserQueue } from './parser-queue.js';
 
-/** TagoIO's parser time limit (docs: parser-vs-analysis-comparison). */
-export const DEFAULT_TIMEOUT_MS = 1_000;
-export const DEFAULT_MEMORY_MB = 64;
+export { DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS };
 
 export interface ParserHostStats {
   file: string;
