@@ -139,6 +139,20 @@ export async function startMosquitto(dir: string): Promise<Proc> {
   return { name: 'mosquitto', child, pid: child.pid as number, ports: { mqtt: port }, ...t };
 }
 
+/** cloud-sim as the real CLI on an ephemeral loopback port, keeping `keepRecords` per token for GET /data. */
+export function spawnCloudSim(keepRecords: number): Promise<Proc> {
+  return spawnNode('cloud-sim', [
+    'bin/tago-edge.js',
+    'cloud-sim',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--keep-records',
+    String(keepRecords),
+  ]);
+}
+
 /** Resident set size of a process, in MB (Linux /proc). */
 export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -32,6 +32,7 @@ import {
   type Proc,
   projectRoot,
   rssMb,
+  spawnCloudSim,
   spawnNode,
   startMosquitto,
 } from './processes.js';
@@ -109,17 +110,8 @@ function gatewayConfig(dir: string, simUrl: string): string {
  * cloud-sim validates and counts every point as TagoIO would, but keeps none for GET /data: nothing here reads
  * them back, and building them doubled its CPU per point on the gateway's cores (cloud-sim-bench.ts).
  */
-async function startSim(): Promise<Proc> {
-  return spawnNode('cloud-sim', [
-    'bin/tago-edge.js',
-    'cloud-sim',
-    '--port',
-    '0',
-    '--host',
-    '127.0.0.1',
-    '--keep-records',
-    '0',
-  ]);
+function startSim(): Promise<Proc> {
+  return spawnCloudSim(0);
 }
 
 async function startGw(configFile: string, profileDir?: string): Promise<Proc> {
