@@ -142,7 +142,7 @@ interface Row {
   machineBusyPct?: number;
   /**
    * The system under test's main thread in the window: % of the time on a CPU, and % runnable but waiting
-   * for one (the two cores are shared). Their sum near 100 % means the main thread is the bound.
+   * for one (the two cores are shared). Their sum near 100 % means it never idles: it, or the cores, are the bound.
    */
   mainRunPct?: number;
   mainWaitPct?: number;
@@ -488,7 +488,7 @@ async function main(): Promise<void> {
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
   out.push(
-    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less. main: the system's main thread, % of the window on a CPU + % runnable but waiting for one (/proc/PID/task/PID/schedstat); near 100 % in all, the main thread is the bound.`,
+    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less. main: the system's main thread, % of the window on a CPU + % runnable but waiting for one (/proc/PID/task/PID/schedstat); near 100 % in all, the main thread never idles: it, or the cores it shares, is the bound.`,
   );
   out.push('');
   out.push(
