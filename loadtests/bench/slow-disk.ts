@@ -20,13 +20,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeLoopbackConfig } from '../stack.js';
+import { arg } from './cli-args.js';
 import { closeClients, connectClients, histogram, openModel } from './mqtt-load.js';
 import { type Proc, spawnNode } from './processes.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 const FSYNC_MS = Number(arg('fsync-ms', '20'));
 const RATE = Number(arg('rate', '5000'));
 const SECONDS = Number(arg('seconds', '10'));

@@ -21,11 +21,7 @@ import { Cipher } from '../../gateway/store/encryption.js';
 import { MemoryStore } from '../../gateway/store/memory-store.js';
 import { SqliteStore } from '../../gateway/store/sqlite-store.js';
 import type { Store } from '../../gateway/store/store.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
+import { arg } from './cli-args.js';
 
 const SECONDS = Number(arg('seconds', '2'));
 const WARMUP_MS = 300;

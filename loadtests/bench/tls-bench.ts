@@ -31,11 +31,8 @@ import type { ConfigInput } from '../../gateway/config/schema.js';
 import { type RunningGateway, startGateway } from '../../gateway/gateway.js';
 import { createLogger } from '../../gateway/log.js';
 import { startCloudSim } from '../../simulators/cloud-sim/index.js';
+import { arg } from './cli-args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 const SECONDS = Number(arg('seconds', '10'));
 const CLIENTS = Number(arg('clients', '20'));
 const IDLE = Number(arg('idle', '10000'));
