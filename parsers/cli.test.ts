@@ -15,15 +15,26 @@ beforeAll(() => {
   }
 });
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+interface CliResult {
+  code: number;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(...args: string[]): Promise<CliResult> {
+  return run([], args);
+}
+
+function run(nodeArgs: string[], args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [bin, 'parser', 'run', ...args],
+      [...nodeArgs, bin, 'parser', 'run', ...args],
       { cwd: root, timeout: 20_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
+        resolve({ code, signal: err?.signal ?? null, stdout, stderr });
       },
     );
   });
@@ -50,6 +61,17 @@ describe('tago-edge parser run', () => {
     expect(r.stderr).toContain('[log] got 1 records for pump');
     expect(r.stderr).toContain('[error] careful');
     expect(r.stdout).not.toContain('got 1');
+  });
+
+  it('exits 0 when the exit teardown runs a GC after isolated-vm has shut down', async () => {
+    // The preload forces what CPU contention causes now and then (CI saw it): an incremental GC during
+    // Node's teardown, which aborts in isolated-vm's weak callbacks (SIGABRT) on a natural exit.
+    const preload = fileURLToPath(new URL('test/gc-at-exit.mjs', import.meta.url));
+    for (let i = 0; i < 4; i++) {
+      const r = await run(['--import', preload], [hexSensor, '--raw-hex', '0e1000eb37']);
+      expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });
+      expect(JSON.parse(r.stdout)).toHaveLength(3);
+    }
   });
 
   it('decodes a hex frame with the hex-sensor example', async () => {

@@ -83,7 +83,26 @@ export function registerParser(program: Command): void {
         stopConsole();
         await host.close();
       }
+      await exitWhenFlushed();
     });
+}
+
+/**
+ * Ends the process with process.exit once stdout and stderr are written. A natural exit is not safe once
+ * isolated-vm has run: Node's teardown (FreeEnvironment, then ~IsolateData) can finish an incremental
+ * GC after isolated-vm's cleanup hook has released its default environment, and the weak callbacks of
+ * isolated-vm's handles then abort the process (`IsolateEnvironment::GetCurrent(): Assertion
+ * environment != nullptr`), turning exit 0 into a SIGABRT now and then. process.exit skips that teardown.
+ * The gateway already stops with process.exit; this command must too.
+ */
+async function exitWhenFlushed(): Promise<never> {
+  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+  await Promise.all([flush(process.stdout), flush(process.stderr)]);
+  process.exit(code);
+}
+
+function flush(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
 }
 
 function buildInput(opts: RunOptions): ParseInput {
