@@ -102,3 +102,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// process.exit, not a natural exit: see exitWhenFlushed in cli/commands/parser.ts (isolated-vm at teardown).
+process.exit(0);
