@@ -12,6 +12,7 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { exitWhenSettled } from '../cli/exit.js';
 import type { ParserDevice } from './parser-host.js';
 import { createParserHost } from './sandbox/index.js';
 
@@ -102,5 +103,5 @@ async function main(): Promise<void> {
 }
 
 await main();
-// process.exit, not a natural exit: see exitWhenFlushed in cli/commands/parser.ts (isolated-vm at teardown).
-process.exit(0);
+// Not a natural exit: isolated-vm has run in this process (cli/exit.ts).
+exitWhenSettled(0);

@@ -2,6 +2,7 @@ import { watchFile } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { loadConfig } from '../../gateway/config/load.js';
+import { exitWhenSettled } from '../exit.js';
 
 /**
  * V8's allocation-site pretenuring, off for the gateway process. Every message's objects live for a group
@@ -43,11 +44,12 @@ Signals: SIGTERM/SIGINT stop gracefully (exit 0); SIGHUP reloads the config file
         if (stopping) return;
         stopping = true;
         gw.log.info({ event: 'signal', signal }, 'stopping');
+        // Not process.exit at once: isolated-vm may still be destroying the parser isolates (cli/exit.ts).
         gw.close().then(
-          () => process.exit(0),
+          () => exitWhenSettled(0),
           (err: unknown) => {
             gw.log.error({ err }, 'error while stopping');
-            process.exit(1);
+            exitWhenSettled(1);
           },
         );
       };

@@ -13,6 +13,7 @@ import {
   type ParseInput,
   type ParserDevice,
 } from '../../parsers/parser-host.js';
+import { exitWhenSettled } from '../exit.js';
 import { UsageError } from '../usage-error.js';
 
 interface RunOptions {
@@ -83,26 +84,9 @@ export function registerParser(program: Command): void {
         stopConsole();
         await host.close();
       }
-      await exitWhenFlushed();
+      // Not a natural exit: isolated-vm has run in this process (cli/exit.ts).
+      exitWhenSettled(typeof process.exitCode === 'number' ? process.exitCode : 0);
     });
-}
-
-/**
- * Ends the process with process.exit once stdout and stderr are written. A natural exit is not safe once
- * isolated-vm has run: Node's teardown (FreeEnvironment, then ~IsolateData) can finish an incremental
- * GC after isolated-vm's cleanup hook has released its default environment, and the weak callbacks of
- * isolated-vm's handles then abort the process (`IsolateEnvironment::GetCurrent(): Assertion
- * environment != nullptr`), turning exit 0 into a SIGABRT now and then. process.exit skips that teardown.
- * The gateway already stops with process.exit; this command must too.
- */
-async function exitWhenFlushed(): Promise<never> {
-  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  await Promise.all([flush(process.stdout), flush(process.stderr)]);
-  process.exit(code);
-}
-
-function flush(stream: NodeJS.WriteStream): Promise<void> {
-  return new Promise((resolve) => stream.write('', () => resolve()));
 }
 
 function buildInput(opts: RunOptions): ParseInput {

@@ -6,7 +6,7 @@
  * (HTTP 200, MQTT PUBACK) only then. [SPEC: "sent only after the points are durably stored"]
  */
 import { isUtf8 } from 'node:buffer';
-import type { ParserHost } from '../../parsers/parser-host.js';
+import type { ParserDevice, ParserHost } from '../../parsers/parser-host.js';
 import { EdgeError, InvalidBodyError, ParserError } from '../errors.js';
 import { events, type Protocol } from '../events.js';
 import type { DataRecord, Device } from '../model.js';
@@ -83,6 +83,20 @@ function isoAt(ms: number): string {
   return isoText;
 }
 
+/**
+ * The parser's `device` global for a device: one object per Device (devices are rebuilt on a config reload),
+ * so the parser host can keep its JSON instead of serialising it for every message.
+ */
+const parserDevices = new WeakMap<Device, ParserDevice>();
+function parserDevice(device: Device): ParserDevice {
+  let d = parserDevices.get(device);
+  if (d === undefined) {
+    d = { id: device.id, name: device.name, tags: device.tags, params: device.params };
+    parserDevices.set(device, d);
+  }
+  return d;
+}
+
 export interface PipelineDeps {
   store: Store;
   parsers: ParserHost | null;
@@ -153,11 +167,7 @@ export class IngestPipeline {
     arrivedAt: string,
   ): Promise<DataRecord[]> {
     const rawPayload = input.kind === 'json' ? input.body : payloadValue(input.payload);
-    const output = await parsers.run(
-      parser,
-      { id: device.id, name: device.name, tags: device.tags, params: device.params },
-      { payload, rawPayload },
-    );
+    const output = await parsers.run(parser, parserDevice(device), { payload, rawPayload });
     if (!Array.isArray(output)) {
       throw new ParserError(
         `parser output must be an array of TagoIO records, got ${output === null ? 'null' : typeof output}`,

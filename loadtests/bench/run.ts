@@ -66,6 +66,8 @@ const RPM = Number(arg('rpm') ?? 600_000);
 const GROUP_COMMIT_MS = Number(arg('group-commit-ms') ?? 2);
 // TCP_NODELAY on the MQTT generator's sockets, for every system alike (off by default, as in MQTT.js).
 const NO_DELAY = flag('nodelay');
+// Node flags for the gateway process (space-separated), for A/B runs of V8 settings.
+const GW_NODE_FLAGS = (arg('gateway-node-flags') ?? '').split(/\s+/).filter(Boolean);
 // Closed-window MQTT and HTTP figures measured N times, floors and gateway alternating; verdicts on the median.
 const REPEAT = Math.max(1, Number(arg('repeat') ?? 1));
 const PROFILE = flag('profile');
@@ -115,7 +117,7 @@ function startSim(): Promise<Proc> {
 }
 
 async function startGw(configFile: string, profileDir?: string): Promise<Proc> {
-  const flags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const flags = [...GW_NODE_FLAGS, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
   return spawnNode('gateway', ['bin/tago-edge.js', 'gateway', '--config', configFile], flags);
 }
 
