@@ -23,6 +23,7 @@ import { request } from 'undici';
 import { writeLoopbackConfig } from '../stack.js';
 import { formatFileTime, formatSelfTime, topFileTime, topSelfTime } from './cpu-profile-summary.js';
 import { fillBacklog } from './fill-backlog.js';
+import { type Inside, insideMeter } from './gateway-inside.js';
 import { httpBench } from './http-load.js';
 import { closeIdle, openIdle } from './idle-connections.js';
 import { closeClients, closedWindow, connectClients, type LoadResult, openModel, type Payload } from './mqtt-load.js';
@@ -149,6 +150,8 @@ interface Row {
    */
   mainRunPct?: number;
   mainWaitPct?: number;
+  /** The gateway's own view of the window (its /metrics): mean arrival → acknowledgement, parser stage, commits/s. */
+  inside?: Inside;
 }
 const rows: Row[] = [];
 const verdicts: Array<{ target: string; measured: string; pass: boolean }> = [];
@@ -163,7 +166,13 @@ function addRow(r: Row): void {
   const ratio = r.ratio !== undefined ? `  = ${fmt(r.ratio * 100, 0)} % of ${r.floor}` : '';
   const cpu = r.cpuUsPerMsg !== undefined ? `  cpu ${fmt(r.cpuUsPerMsg, 1)} µs/msg` : '';
   const main = r.mainRunPct !== undefined ? `  main thread ${mainShare(r)}` : '';
-  log(`${r.section} ${r.target}: ${fmt(r.value)} ${r.unit}${lat}${ratio}${cpu}${main}`);
+  const inside = r.inside ? `  inside: ack ${insideText(r.inside)}` : '';
+  log(`${r.section} ${r.target}: ${fmt(r.value)} ${r.unit}${lat}${ratio}${cpu}${main}${inside}`);
+}
+/** e.g. "6.9 ms (parser 3.4 ms), 245 commits/s". */
+function insideText(i: Inside): string {
+  const parser = Number.isNaN(i.parserMs) ? '' : ` (parser ${fmt(i.parserMs, 1)} ms)`;
+  return `${fmt(i.ackMs, 1)} ms${parser}, ${fmt(i.commitsPerSec)} commits/s`;
 }
 /** "on-CPU+waiting %" of the main thread, e.g. "66+26 %". */
 function mainShare(r: Row): string {
@@ -222,7 +231,9 @@ function windowMeter(pid: number) {
   };
 }
 
-async function mqttPhase(targets: Array<{ name: string; url: string; pid: number }>): Promise<void> {
+async function mqttPhase(
+  targets: Array<{ name: string; url: string; pid: number; metricsUrl?: string }>,
+): Promise<void> {
   const warmupMs = WARMUP_S * 1000;
   const durationMs = DURATION_S * 1000;
   for (const p of PAYLOADS) {
@@ -236,13 +247,18 @@ async function mqttPhase(targets: Array<{ name: string; url: string; pid: number
         for (const t of targets) {
           const clients = await connectClients(t.url, conns, tokenFor(p), { noDelay: NO_DELAY });
           const meter = windowMeter(t.pid);
+          const inside = t.metricsUrl ? insideMeter(t.metricsUrl) : undefined;
           const r = await closedWindow(clients, payload, {
             window: WINDOW,
             warmupMs,
             durationMs,
-            onWindow: meter.onWindow,
+            onWindow: (edge) => {
+              meter.onWindow(edge);
+              inside?.onWindow(edge);
+            },
           });
           const usage = meter.result(r.msgsPerSec * DURATION_S);
+          const insideView = await inside?.result();
           await closeClients(clients);
           results.set(t.name, r);
           const floor = results.get('mosquitto');
@@ -256,6 +272,7 @@ async function mqttPhase(targets: Array<{ name: string; url: string; pid: number
             p99: r.p99Ms,
             ...(floor && t.name !== 'mosquitto' ? { floor: 'mosquitto', ratio: r.msgsPerSec / floor.msgsPerSec } : {}),
             ...usage,
+            ...(insideView ? { inside: insideView } : {}),
           });
           await new Promise((r2) => setTimeout(r2, 500)); // let the previous target settle (commits, forwards)
         }
@@ -449,7 +466,7 @@ async function main(): Promise<void> {
         await mqttPhase([
           { name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.ports.mqtt}`, pid: mosq.pid },
           { name: 'aedes', url: `mqtt://127.0.0.1:${aedes.ports.mqtt}`, pid: aedes.pid },
-          { name: 'gateway', url: gwMqtt, pid: gw.pid },
+          { name: 'gateway', url: gwMqtt, pid: gw.pid, metricsUrl: `http://127.0.0.1:${gw.ports.http}/metrics` },
         ]);
         await mosq.stop();
         await aedes.stop();
@@ -491,7 +508,7 @@ async function main(): Promise<void> {
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
   out.push(
-    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less. main: the system's main thread, % of the window on a CPU + % runnable but waiting for one (/proc/PID/task/PID/schedstat); 85–95 % for the gateway: its main thread hardly idles; it, or the cores it shares, is the bound.`,
+    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less. main: the system's main thread, % of the window on a CPU + % runnable but waiting for one (/proc/PID/task/PID/schedstat); 85–95 % for the gateway: its main thread hardly idles; it, or the cores it shares, is the bound. inside (log lines, gateway MQTT runs): the gateway's own /metrics over the window: mean arrival → PUBACK, the parser stage's share of it, group commits/s.`,
   );
   out.push('');
   out.push(

@@ -21,6 +21,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeLoopbackConfig } from '../stack.js';
 import { arg } from './cli-args.js';
+import { metricSum } from './gateway-inside.js';
 import { closeClients, connectClients, histogram, openModel } from './mqtt-load.js';
 import { type Proc, spawnNode } from './processes.js';
 
@@ -90,7 +91,7 @@ async function measure(fsyncMs: number): Promise<Figures> {
     probing = false;
     await probeLoop;
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    const metric = (name: string) => Number(metrics.match(new RegExp(`^${name} (\\S+)`, 'm'))?.[1] ?? Number.NaN);
+    const metric = (name: string) => metricSum(metrics, name);
     const commits = metric('tago_edge_store_commits_total');
     await closeClients(clients);
     return {
