@@ -74,6 +74,20 @@ describe('tago-edge parser run', () => {
     }
   });
 
+  it('exits 0 after a parser that left a large heap (its isolate takes a while to be destroyed)', async () => {
+    // A bare process.exit right after disposing this isolate raced isolated-vm's pool thread: SIGSEGV in about
+    // a third of the runs. The CLI waits for the disposal to finish.
+    const file = parserDir()(
+      'big.js',
+      'globalThis.keep = [];\nfor (let i = 0; i < 400000; i++) globalThis.keep.push({ i, s: "x" + i });\npayload = [{ variable: "n", value: globalThis.keep.length }];',
+    );
+    for (let i = 0; i < 6; i++) {
+      const r = await cli(file, '--raw', 'x', '--memory-mb', '128');
+      expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 0, signal: null });
+      expect(JSON.parse(r.stdout)).toEqual([{ variable: 'n', value: 400000 }]);
+    }
+  });
+
   it('decodes a hex frame with the hex-sensor example', async () => {
     const r = await cli(hexSensor, '--raw-hex', '0e1000eb37');
     expect(r.code, r.stderr).toBe(0);
