@@ -98,11 +98,19 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
     labelNames: ['reason'],
     registers: [registry],
   });
+  // Successful parser runs are one per message too: summed like receivedPending (errors are rare and go
+  // straight to the counter).
+  let parserOkPending: number | null = null;
   const parserRuns = new client.Counter({
     name: 'tago_edge_parser_runs_total',
     help: 'Payload parser calls, by outcome (ok or error code)',
     labelNames: ['outcome'],
     registers: [registry],
+    collect() {
+      if (parserOkPending === null) return;
+      this.inc({ outcome: 'ok' }, parserOkPending);
+      parserOkPending = null;
+    },
   });
   const parserLatency = new client.Histogram({
     name: 'tago_edge_parser_seconds',
@@ -182,7 +190,8 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
     events.storeDrop.subscribe((e) => drops.inc({ reason: e.reason }, e.points)),
     events.deadLetter.subscribe((e) => deadLetters.inc({ reason: e.reason }, e.points)),
     events.parserRun.subscribe((e) => {
-      parserRuns.inc({ outcome: e.outcome }, e.messages);
+      if (e.outcome === 'ok') parserOkPending = (parserOkPending ?? 0) + e.messages;
+      else parserRuns.inc({ outcome: e.outcome }, e.messages);
       parserLatency.observe(e.durationMs / 1000);
     }),
     events.parserConsole.subscribe((e) => parserConsole.inc({ level: e.level })),
