@@ -327,7 +327,15 @@ async function httpPhase(floorTarget: { url: string; pid: number }, gwTarget: { 
       ...floorMeter.result(floor.reqPerSec * DURATION_S),
     });
     const gwMeter = windowMeter(gwTarget.pid);
-    const gw = await httpBench(gwTarget.url, { ...opts, onWindow: gwMeter.onWindow });
+    const inside = insideMeter(`${gwTarget.url}/metrics`);
+    const gw = await httpBench(gwTarget.url, {
+      ...opts,
+      onWindow: (edge) => {
+        gwMeter.onWindow(edge);
+        inside.onWindow(edge);
+      },
+    });
+    const insideView = await inside.result();
     ratios.push(gw.reqPerSec / floor.reqPerSec);
     last = { gw: gw.reqPerSec, floor: floor.reqPerSec };
     addRow({
@@ -341,6 +349,7 @@ async function httpPhase(floorTarget: { url: string; pid: number }, gwTarget: { 
       floor: 'node:http',
       ratio: gw.reqPerSec / floor.reqPerSec,
       ...gwMeter.result(gw.reqPerSec * DURATION_S),
+      ...(insideView ? { inside: insideView } : {}),
     });
   }
   const ratio = median(ratios);
@@ -508,7 +517,7 @@ async function main(): Promise<void> {
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
   out.push(
-    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less. main: the system's main thread, % of the window on a CPU + % runnable but waiting for one (/proc/PID/task/PID/schedstat); 85–95 % for the gateway: its main thread hardly idles; it, or the cores it shares, is the bound. inside (log lines, gateway MQTT runs): the gateway's own /metrics over the window: mean arrival → PUBACK, the parser stage's share of it, group commits/s.`,
+    `method: generator = this process (MQTT.js 5 / autocannon 8), systems under test each in their own process; warm-up ${WARMUP_S} s discarded, then ${DURATION_S} s measured. MQTT closed window: ${WINDOW} QoS 1 publishes outstanding per connection${NO_DELAY ? ', generator sockets TCP_NODELAY' : ', generator sockets with Nagle (MQTT.js default)'}. Gateway: sqlite sync=full, groupCommitMs ${GROUP_COMMIT_MS}, forwarding to cloud-sim (upstream.requestsPerMinute ${fmt(RPM)}). Latency: HdrHistogram, publish→PUBACK / request→response. cpu µs/msg: the system under test's CPU (all threads, /proc) in the measured window per message answered; busy: the machine's busy share of all cores then (the generator and cloud-sim included): ratios move with the machine's load, CPU per message much less. main: the system's main thread, % of the window on a CPU + % runnable but waiting for one (/proc/PID/task/PID/schedstat); 85–95 % for the gateway: its main thread hardly idles; it, or the cores it shares, is the bound. inside (log lines, gateway runs): the gateway's own /metrics over the window: mean arrival → PUBACK or 200, the parser stage's share of it, group commits/s.`,
   );
   out.push('');
   out.push(
