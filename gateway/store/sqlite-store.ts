@@ -46,9 +46,12 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Largest row an append is packed into (a single bigger record is a row of its own); default 16 KiB. */
   rowMaxBytes?: number;
+  /** Committed rows kept in memory for `peek` (bytes as `store.maxBytes` counts them); default 8 MiB, 0 = none. */
+  rowCacheBytes?: number;
 }
 
 export const DEFAULT_ROW_MAX_BYTES = 16_384;
+export const DEFAULT_ROW_CACHE_BYTES = 8 * 1024 * 1024;
 
 /** One stored row: the JSON objects of `points` records joined by commas. */
 interface PackedRow {
@@ -109,6 +112,25 @@ interface QueuedAck {
   reject(err: unknown): void;
 }
 
+/** A committed row still held in memory as it was appended, so `peek` need not read it back. */
+interface CachedRow {
+  id: number;
+  text: string;
+  bytes: number;
+  points: number;
+}
+
+/**
+ * One device's whole queue in memory, in id order (`rows` from `start`): kept only while it is complete,
+ * i.e. it was started when the device's queue was empty and has followed every insert and removal since.
+ */
+interface CachedQueue {
+  rows: CachedRow[];
+  start: number;
+  points: number;
+  bytes: number;
+}
+
 /** The head of one device's queue. */
 interface TokenEntry {
   tkey: string;
@@ -157,12 +179,23 @@ export class SqliteStore implements Store {
   private queuedSince = 0;
   private closed = false;
   private readonly rowMaxBytes: number;
+  /**
+   * Per token key, the device's queue as committed by this store, while it fits `rowCacheBytes`: under
+   * steady load the forwarder's `peek` is served from here instead of reading rows back through SQLite
+   * (the main connection's page cache is invalidated by every commit of the commit thread, so each read
+   * went to the WAL). A device whose queue outgrows the budget, or that another connection wrote to, is
+   * read from the file until its queue next empties.
+   */
+  private readonly cache = new Map<string, CachedQueue>();
+  private cacheBytes = 0;
+  private readonly cacheMaxBytes: number;
   private readonly appendListeners: Array<() => void> = [];
   private readonly spaceListeners: Array<() => void> = [];
 
   constructor(private readonly opts: SqliteStoreOptions) {
     this.codec = codecFor(opts.cipher);
     this.rowMaxBytes = opts.rowMaxBytes ?? DEFAULT_ROW_MAX_BYTES;
+    this.cacheMaxBytes = opts.rowCacheBytes ?? DEFAULT_ROW_CACHE_BYTES;
     this.db = openDatabase({
       path: opts.path,
       sync: opts.sync,
@@ -335,12 +368,13 @@ export class SqliteStore implements Store {
     // Committed: only now do the in-memory counters move.
     for (const g of groups) if (!this.tokenOf.has(g.tkey)) this.tokenOf.set(g.tkey, g.token);
     for (const a of batch) this.queuedBytes -= a.bytes;
-    const freed = this.afterRemoval(new Map(result.acked));
+    const freed = this.afterRemoval(new Map(result.acked), ackIds.length > 0 ? new Set(ackIds) : undefined);
     const dropped = this.afterRemoval(new Map(result.evicted));
     groups.forEach((g, i) => {
       this.afterInsert(
         { token: g.token, tkey: g.tkey, firstId: result.firstIds[i]!, n: g.points, bytes: g.bytes },
         now,
+        g.rows,
       );
     });
     if (batch.length > 0) events.storeCommit.publish({ rows, durationMs: performance.now() - started });
@@ -381,6 +415,8 @@ export class SqliteStore implements Store {
     for (;;) {
       const e = this.entries.get(token);
       if (!e) return null;
+      const cached = this.cachedQueue(e);
+      if (cached) return peekCached(token, cached, maxBytes);
       const ids: number[] = [];
       const parts: string[] = [];
       const bad: Array<{ id: number; payload: Stored; why: string }> = [];
@@ -436,7 +472,7 @@ export class SqliteStore implements Store {
       this.deleteDelivered(ids, removed);
       this.bumpWrites();
     });
-    if (this.afterRemoval(removed) > 0) this.emit(this.spaceListeners);
+    if (this.afterRemoval(removed, new Set(ids)) > 0) this.emit(this.spaceListeners);
   }
 
   ackWithNextCommit(ids: number[]): Promise<void> {
@@ -507,7 +543,7 @@ export class SqliteStore implements Store {
       }
       this.bumpWrites();
     })();
-    this.afterRemoval(removed);
+    this.afterRemoval(removed, new Set(sorted));
     for (const [tkey, acc] of perToken) {
       this.deadCount++;
       const deviceId = this.opts.deviceIdOf(this.tokenOf.get(tkey) ?? '');
@@ -534,6 +570,7 @@ export class SqliteStore implements Store {
       }
       this.bumpWrites();
     })();
+    this.uncache(this.tokenKey(token));
     this.afterRemoval(removed);
     for (const m of moved) {
       this.deadCount++;
@@ -661,7 +698,12 @@ export class SqliteStore implements Store {
     };
   }
 
-  private afterInsert(ins: Inserted, at: number): void {
+  /**
+   * Applies a committed insert to the counters. `rows` (the inserted rows, ids from `firstId` on: one
+   * transaction's AUTOINCREMENT ids are consecutive) extend the device's cached queue; without them (a
+   * replay on the main connection) the device is read from the file until its queue next empties.
+   */
+  private afterInsert(ins: Inserted, at: number, rows?: readonly PackedRow[]): void {
     if (this.depthPoints === 0) {
       this.oldestId = ins.firstId;
       this.oldestAt = at;
@@ -670,11 +712,83 @@ export class SqliteStore implements Store {
     this.depthBytes += ins.bytes;
     const e = this.entries.get(ins.token);
     if (e) e.count += ins.n;
-    else this.entries.set(ins.token, { tkey: ins.tkey, oldestId: ins.firstId, count: ins.n });
+    else {
+      this.entries.set(ins.token, { tkey: ins.tkey, oldestId: ins.firstId, count: ins.n });
+      // The queue was empty: these rows are all of it, so a cache started now is complete.
+      this.uncache(ins.tkey);
+      if (rows && this.cacheMaxBytes > 0) this.cache.set(ins.tkey, { rows: [], start: 0, points: 0, bytes: 0 });
+    }
+    const q = this.cache.get(ins.tkey);
+    if (!q) return;
+    if (!rows || this.cacheBytes + ins.bytes > this.cacheMaxBytes) {
+      this.uncache(ins.tkey);
+      return;
+    }
+    rows.forEach((r, i) => {
+      q.rows.push({ id: ins.firstId + i, text: r.text, bytes: r.bytes, points: r.points });
+    });
+    q.points += ins.n;
+    q.bytes += ins.bytes;
+    this.cacheBytes += ins.bytes;
   }
 
-  /** Applies committed deletions to the counters; returns the number of points removed. */
-  private afterRemoval(removed: Map<string, Removed>): number {
+  /** The device's cached queue, if it is complete and agrees with the counters. */
+  private cachedQueue(e: TokenEntry): CachedQueue | undefined {
+    const q = this.cache.get(e.tkey);
+    if (!q || this.reloadPending) return undefined;
+    if (q.start < q.rows.length && q.rows[q.start]!.id === e.oldestId && q.points === e.count) return q;
+    // Out of step with the file's counters (should not happen): read from the file from now on.
+    this.uncache(e.tkey);
+    return undefined;
+  }
+
+  private uncache(tkey: string): void {
+    const q = this.cache.get(tkey);
+    if (!q) return;
+    this.cacheBytes -= q.bytes;
+    this.cache.delete(tkey);
+  }
+
+  /**
+   * A committed removal from the head of a device's queue (acks, dead letters and evictions always take a
+   * queue's oldest rows): drops them from its cached queue, checking them by id when `ids` is given. Any
+   * mismatch drops the cached queue instead. Returns the new head id, or undefined if not cached.
+   */
+  private uncacheHead(tkey: string, r: Removed, ids: ReadonlySet<number> | undefined): number | undefined {
+    const q = this.cache.get(tkey);
+    if (!q) return undefined;
+    if (q.start >= q.rows.length || q.rows[q.start]!.id !== r.minId) {
+      this.uncache(tkey);
+      return undefined;
+    }
+    let points = 0;
+    let bytes = 0;
+    while (points < r.n && q.start < q.rows.length) {
+      const row = q.rows[q.start]!;
+      if (ids && !ids.has(row.id)) break;
+      points += row.points;
+      bytes += row.bytes;
+      q.start++;
+    }
+    q.points -= points;
+    q.bytes -= bytes;
+    this.cacheBytes -= bytes;
+    if (points !== r.n || bytes !== r.bytes) {
+      this.uncache(tkey);
+      return undefined;
+    }
+    if (q.start > 64 && q.start * 2 > q.rows.length) {
+      q.rows = q.rows.slice(q.start);
+      q.start = 0;
+    }
+    return q.start < q.rows.length ? q.rows[q.start]!.id : undefined;
+  }
+
+  /**
+   * Applies committed deletions to the counters; returns the number of points removed. `ids`: the row ids
+   * that were asked to go (acks, dead letters), to check cached queues against.
+   */
+  private afterRemoval(removed: Map<string, Removed>, ids?: ReadonlySet<number>): number {
     let total = 0;
     let headGone = false;
     for (const [tkey, r] of removed) {
@@ -682,12 +796,15 @@ export class SqliteStore implements Store {
       this.depthPoints -= r.n;
       this.depthBytes -= r.bytes;
       if (r.minId <= this.oldestId) headGone = true;
+      const nextId = this.uncacheHead(tkey, r, ids);
       const token = this.tokenOf.get(tkey);
       const e = token === undefined ? undefined : this.entries.get(token);
       if (!e || token === undefined) continue;
       e.count -= r.n;
-      if (e.count <= 0) this.entries.delete(token);
-      else if (r.minId <= e.oldestId) e.oldestId = this.st.firstOfToken.get(tkey) as number;
+      if (e.count <= 0) {
+        this.entries.delete(token);
+        this.uncache(tkey);
+      } else if (r.minId <= e.oldestId) e.oldestId = nextId ?? (this.st.firstOfToken.get(tkey) as number);
     }
     if (headGone) {
       const head = this.st.firstOverall.get() as { id: number; created_at: number } | undefined;
@@ -700,6 +817,8 @@ export class SqliteStore implements Store {
   /** (Re)builds every in-memory counter from the file: at open, and after another connection wrote. */
   private loadState(): void {
     this.entries.clear();
+    this.cache.clear();
+    this.cacheBytes = 0;
     this.tokenOf.clear();
     this.refused.clear();
     for (const r of this.st.allTokens.all() as Array<{ tkey: string; token: Stored }>) {
@@ -787,6 +906,32 @@ export class SqliteStore implements Store {
     await this.thread?.close();
     this.db.close();
   }
+}
+
+/** `peek` from a device's cached queue: the same rows, in the same order, as reading them from the file. */
+function peekCached(token: string, q: CachedQueue, maxBytes: number): PendingBatch {
+  const ids: number[] = [];
+  const parts: string[] = [];
+  let bytes = 2;
+  let points = 0;
+  for (let i = q.start; i < q.rows.length; i++) {
+    const row = q.rows[i]!;
+    if (ids.length > 0 && bytes + row.bytes > maxBytes) break;
+    ids.push(row.id);
+    parts.push(row.text);
+    bytes += row.bytes;
+    points += row.points;
+  }
+  return {
+    token,
+    ids,
+    points,
+    get records(): DataRecord[] {
+      return JSON.parse(`[${parts.join(',')}]`) as DataRecord[];
+    },
+    bytes: bytes - 1,
+    body: `[${parts.join(',')}]`,
+  };
 }
 
 /**

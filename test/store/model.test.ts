@@ -49,13 +49,16 @@ class Model {
   }
 }
 
-async function run(seed: number, steps: number, cipher: Cipher | undefined): Promise<void> {
+/** `rowCacheBytes`: undefined = the default cache; 0 = every peek reads the file; small = queues keep outgrowing it. */
+async function run(seed: number, steps: number, cipher: Cipher | undefined, rowCacheBytes?: number): Promise<void> {
   const rnd = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
   const path = join(tempDir(), 'model.db');
   const tokens = ['tok-alpha', 'tok-bravo', 'tok-charlie', 'tok-delta', 'tok-echo'];
   const model = new Model();
-  let store: SqliteStore = openAt(path, { cipher, groupCommitMs: pick([0, 1]) });
+  const open = (): SqliteStore =>
+    openAt(path, { cipher, groupCommitMs: pick([0, 1]), ...(rowCacheBytes !== undefined ? { rowCacheBytes } : {}) });
+  let store: SqliteStore = open();
   let n = 0;
   const makeRecs = (): DataRecord[] =>
     Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => {
@@ -90,7 +93,9 @@ async function run(seed: number, steps: number, cipher: Cipher | undefined): Pro
       expect(b.records, ctx).toEqual(expected);
       expect(JSON.parse(b.body), ctx).toEqual(expected);
       if (op < 0.6) {
-        store.ack(b.ids);
+        // The forwarder's way (removed in the next group commit) or the direct one.
+        if (rnd() < 0.5) await store.ackWithNextCommit(b.ids);
+        else store.ack(b.ids);
         model.take(t, b.points);
       } else {
         store.deadLetter(b.ids, 'upstream_400', `step ${step}`);
@@ -122,7 +127,7 @@ async function run(seed: number, steps: number, cipher: Cipher | undefined): Pro
       }
       await store.close();
       await Promise.all(ps);
-      store = openAt(path, { cipher, groupCommitMs: pick([0, 1]) });
+      store = open();
     }
     const s = store.stats();
     const m = model.depth();
@@ -156,6 +161,14 @@ describe('SqliteStore against a model', () => {
   for (const seed of [5, 77]) {
     it(`seed ${seed}, encrypted: 300 random steps`, async () => {
       await run(seed, 300, new Cipher(randomBytes(32)));
+    });
+  }
+  for (const seed of [3, 2024]) {
+    it(`seed ${seed}, no row cache (every peek reads the file): 300 random steps`, async () => {
+      await run(seed, 300, undefined, 0);
+    });
+    it(`seed ${seed}, a 700-byte row cache (queues keep outgrowing it): 300 random steps`, async () => {
+      await run(seed, 300, undefined, 700);
     });
   }
 });
