@@ -96,7 +96,14 @@ export const configSchema = z
           .max(204_800)
           .default(200_000)
           .describe('largest forward request body'),
-        batchWaitMs: z.number().int().nonnegative().default(50).describe('wait to fill a batch'),
+        batchWaitMs: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(1000)
+          .describe(
+            'per device: wait to fill a batch, and at most one request per interval unless a full batch (batchMaxBytes) is pending',
+          ),
         maxInFlight: z.number().int().positive().default(8).describe('concurrent forward requests'),
         timeoutMs: z.number().int().positive().default(30_000).describe('forward request timeout'),
         retryBaseMs: z.number().int().positive().default(500).describe('first retry delay'),

@@ -122,11 +122,13 @@ export class Forwarder {
     let nextWake = Number.POSITIVE_INFINITY;
     const exclude = new Set<string>(this.inFlight.keys());
     // A device sends at most one request per batchWaitMs, so under steady load its points ride together
-    // instead of one request each (TagoIO counts requests, and each costs both sides CPU).
+    // instead of one request each (TagoIO counts requests against the profile's per-minute limit, and each
+    // costs both sides CPU). A backlog waits for nothing: a request that left points behind is followed at
+    // once (send() does not start the interval), and so is a device whose pending points fill a request.
     for (const [token, at] of this.lastSent) {
       const wait = at + this.config.batchWaitMs - now;
       if (wait <= 0) this.lastSent.delete(token);
-      else {
+      else if (this.store.pendingBytes(token) < this.config.batchMaxBytes) {
         exclude.add(token);
         nextWake = Math.min(nextWake, wait);
       }
@@ -152,7 +154,6 @@ export class Forwarder {
           break;
         }
         exclude.add(token);
-        if (this.config.batchWaitMs > 0) this.lastSent.set(token, now);
         const p = this.send(token)
           .catch((err: unknown) => {
             // A store error mid-send (e.g. closed under a shutdown): the points stay and go again later.
@@ -187,6 +188,10 @@ export class Forwarder {
   private async send(token: string): Promise<void> {
     const batch = this.store.peek(token, this.config.batchMaxBytes);
     if (!batch) return;
+    // The interval starts when a delivered request took everything the device had pending; what arrives
+    // next waits to fill a batch. A request that leaves points behind (a backlog) starts none, nor does a
+    // failed one. (The body is the rows' bytes + 1: the brackets, one comma fewer than rows.)
+    const tookAll = this.store.pendingBytes(token) < batch.bytes;
     const deviceId = deviceIdOf(token);
     const started = performance.now();
     let status = 0;
@@ -225,6 +230,7 @@ export class Forwarder {
           );
         }
         this.backoff.delete(token);
+        if (tookAll && this.config.batchWaitMs > 0) this.lastSent.set(token, Date.now());
         if (this.consecutiveFailures >= OUTAGE_AFTER) this.recovered();
         this.consecutiveFailures = 0;
         this.lastSuccessAt = Date.now();

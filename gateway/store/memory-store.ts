@@ -66,6 +66,12 @@ export class MemoryStore implements Store {
     return out.slice(0, limit).map((o) => o.token);
   }
 
+  pendingBytes(token: string): number {
+    let n = 0;
+    for (const r of this.queues.get(token) ?? []) n += r.bytes;
+    return n;
+  }
+
   peek(token: string, maxBytes: number): PendingBatch | null {
     const q = this.queues.get(token);
     if (!q || q.length === 0) return null;

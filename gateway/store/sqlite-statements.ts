@@ -20,7 +20,9 @@ export function prepareStatements(db: Database.Database) {
     firstOfToken: db.prepare('SELECT id FROM points WHERE token = ? ORDER BY id LIMIT 1').pluck(),
     firstOverall: db.prepare('SELECT id, created_at FROM points ORDER BY id LIMIT 1'),
     totals: db.prepare('SELECT COALESCE(SUM(points), 0) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM points'),
-    heads: db.prepare('SELECT token AS tkey, MIN(id) AS oldestId, SUM(points) AS n FROM points GROUP BY token'),
+    heads: db.prepare(
+      'SELECT token AS tkey, MIN(id) AS oldestId, SUM(points) AS n, SUM(bytes) AS bytes FROM points GROUP BY token',
+    ),
     allTokens: db.prepare('SELECT tkey, token FROM tokens'),
     insertDead: db.prepare(
       'INSERT INTO dead_letters (device_id, reason, points, body, raw, created_at) VALUES (?, ?, ?, ?, ?, ?)',

@@ -136,6 +136,7 @@ interface TokenEntry {
   tkey: string;
   oldestId: number;
   count: number;
+  bytes: number;
 }
 
 /** What a commit inserted for one device. */
@@ -409,6 +410,10 @@ export class SqliteStore implements Store {
     }
     out.sort((a, b) => a[1] - b[1]);
     return out.slice(0, limit).map((o) => o[0]);
+  }
+
+  pendingBytes(token: string): number {
+    return this.entries.get(token)?.bytes ?? 0;
   }
 
   peek(token: string, maxBytes: number): PendingBatch | null {
@@ -711,9 +716,11 @@ export class SqliteStore implements Store {
     this.depthPoints += ins.n;
     this.depthBytes += ins.bytes;
     const e = this.entries.get(ins.token);
-    if (e) e.count += ins.n;
-    else {
-      this.entries.set(ins.token, { tkey: ins.tkey, oldestId: ins.firstId, count: ins.n });
+    if (e) {
+      e.count += ins.n;
+      e.bytes += ins.bytes;
+    } else {
+      this.entries.set(ins.token, { tkey: ins.tkey, oldestId: ins.firstId, count: ins.n, bytes: ins.bytes });
       // The queue was empty: these rows are all of it, so a cache started now is complete.
       this.uncache(ins.tkey);
       if (rows && this.cacheMaxBytes > 0) this.cache.set(ins.tkey, { rows: [], start: 0, points: 0, bytes: 0 });
@@ -801,6 +808,7 @@ export class SqliteStore implements Store {
       const e = token === undefined ? undefined : this.entries.get(token);
       if (!e || token === undefined) continue;
       e.count -= r.n;
+      e.bytes -= r.bytes;
       if (e.count <= 0) {
         this.entries.delete(token);
         this.uncache(tkey);
@@ -831,9 +839,11 @@ export class SqliteStore implements Store {
     const totals = this.st.totals.get() as { n: number; bytes: number };
     this.depthPoints = totals.n;
     this.depthBytes = totals.bytes;
-    for (const r of this.st.heads.all() as Array<{ tkey: string; oldestId: number; n: number }>) {
+    for (const r of this.st.heads.all() as Array<{ tkey: string; oldestId: number; n: number; bytes: number }>) {
       const token = this.tokenOf.get(r.tkey);
-      if (token !== undefined) this.entries.set(token, { tkey: r.tkey, oldestId: r.oldestId, count: r.n });
+      if (token !== undefined) {
+        this.entries.set(token, { tkey: r.tkey, oldestId: r.oldestId, count: r.n, bytes: r.bytes });
+      }
     }
     const head = this.st.firstOverall.get() as { id: number; created_at: number } | undefined;
     this.oldestId = head?.id ?? 0;

@@ -68,6 +68,8 @@ export interface Store {
   append(token: string, records: DataRecord[]): Promise<void>;
   /** Tokens that have pending points, oldest first; excludes the given tokens. */
   pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[];
+  /** How many bytes of one device's points are pending (counted as `maxBytes` counts them); 0 if none. */
+  pendingBytes(token: string): number;
   /** The oldest pending points of one device, up to `maxBytes` of JSON (at least one stored entry). */
   peek(token: string, maxBytes: number): PendingBatch | null;
   /** TagoIO accepted these points: remove them now. */

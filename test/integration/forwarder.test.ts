@@ -89,6 +89,25 @@ describe('forwarding to TagoIO', () => {
     await waitFor(() => sim.stats().tokens.fine?.points === 1);
   });
 
+  it('drains a backlog back to back whatever batchWaitMs is; only a device that has sent everything waits', async () => {
+    // One request per device per minute, 2 kB per request: the interval would hold a backlog for minutes.
+    const { http, sim } = await startStack({ upstream: { batchWaitMs: 60_000, batchMaxBytes: 2_000 } });
+    sim.setFaults({ outage: true });
+    for (let i = 0; i < 100; i++) expect((await post(http, 'backlog', { variable: 'seq', value: i })).status).toBe(200);
+    await waitFor(() => sim.stats().requests.destroyed >= 1);
+    sim.setFaults({ outage: false });
+    await waitFor(() => sim.stats().tokens.backlog?.points === 100, 10_000);
+    const requests = sim.stats().tokens.backlog?.requests ?? 0;
+    expect(requests).toBeGreaterThanOrEqual(4); // ~8 kB of points in requests of at most 2 kB
+    const res = await request(`${sim.url}/data?variable=seq&qty=1000`, { headers: { 'device-token': 'backlog' } });
+    const got = ((await res.body.json()) as { result: Array<{ value: number }> }).result.map((r) => r.value);
+    expect(got.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    // Everything sent: the next point waits for the interval (a minute here), not for a request of its own.
+    expect((await post(http, 'backlog', { variable: 'seq', value: 100 })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(sim.stats().tokens.backlog?.points).toBe(100);
+  });
+
   it('batches a device’s points into few requests, in order', async () => {
     const { http, sim } = await startStack({ upstream: { batchWaitMs: 200 } });
     await Promise.all(Array.from({ length: 50 }, (_, i) => post(http, 'batcher', { variable: 'i', value: i })));

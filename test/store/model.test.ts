@@ -44,6 +44,11 @@ class Model {
     }
     return { points, bytes };
   }
+  bytesOf(token: string): number {
+    let bytes = 0;
+    for (const p of this.queues.get(token) ?? []) bytes += Buffer.byteLength(JSON.stringify(p.rec)) + 1;
+    return bytes;
+  }
   pendingOrder(): string[] {
     return [...this.queues.entries()].sort((a, b) => (a[1][0]?.ord ?? 0) - (b[1][0]?.ord ?? 0)).map(([t]) => t);
   }
@@ -136,6 +141,7 @@ async function run(seed: number, steps: number, cipher: Cipher | undefined, rowC
       dead: model.dead.length,
     });
     expect(store.pendingTokens(100), ctx).toEqual(model.pendingOrder());
+    for (const t of tokens) expect(store.pendingBytes(t), ctx).toBe(model.bytesOf(t));
     expect(
       store.listDeadLetters(10_000).map((d) => d.records),
       ctx,

@@ -231,7 +231,8 @@ describe('SqliteStore', () => {
     const path = join(tempDir(), 's.db');
     const gw = openAt(path);
     const appends: Promise<void>[] = [];
-    for (let i = 0; i < 40; i++) appends.push(gw.append(`tok-${i % 3}`, [rec('v', i, i), rec('w', 'x'.repeat(i * 7), i)]));
+    for (let i = 0; i < 40; i++)
+      appends.push(gw.append(`tok-${i % 3}`, [rec('v', i, i), rec('w', 'x'.repeat(i * 7), i)]));
     await Promise.all(appends);
     await gw.ackWithNextCommit(gw.peek('tok-0', 300)?.ids ?? []);
     const fromFile = openAt(path, { rowCacheBytes: 0 });
