@@ -14,6 +14,7 @@ import { events } from './events.js';
 import { Forwarder } from './forward/forwarder.js';
 import { createHttpIngest } from './ingest/http/server.js';
 import { createMqttIngest } from './ingest/mqtt/broker.js';
+import type { ReadGate } from './ingest/mqtt/read-gate.js';
 import { IngestPipeline } from './ingest/pipeline.js';
 import { closeServer, listen, startMqttListeners, tlsOptions } from './listeners.js';
 import { announce, createLogger, type Logger } from './log.js';
@@ -53,9 +54,11 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   const admission = createAdmission(config, log);
 
   let mqttClients = 0;
+  let mqttGate: ReadGate | undefined;
   const metrics = createGatewayMetrics({
     store: () => store.stats(),
     mqttClients: () => mqttClients,
+    mqttInFlight: () => ({ publishes: mqttGate?.inFlight ?? 0, readsWaiting: mqttGate?.readsWaiting ?? 0 }),
     upstreamUp: () => (forwarder.state().state === 'ok' || forwarder.state().state === 'unknown' ? 1 : 0),
   });
 
@@ -117,6 +120,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     // The TLS socket for MQTTS, and the one under the WebSocket for WSS.
     deviceFromCertificate: (client) => deviceFromSocket(peerSocket(client)),
   });
+  mqttGate = mqtt.gate;
   mqtt.broker.on('client', () => mqttClients++);
   mqtt.broker.on('clientDisconnect', () => mqttClients--);
 

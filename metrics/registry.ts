@@ -10,6 +10,8 @@ import { events } from '../gateway/events.js';
 export interface GaugeSources {
   store(): { depthPoints: number; depthBytes: number; oldestAgeMs: number; deadLetters: number; maxBytes: number };
   mqttClients(): number;
+  /** Publishes inside the gateway now, and connections whose next read waits for room (mqtt.maxPublishesInFlight). */
+  mqttInFlight(): { publishes: number; readsWaiting: number };
   upstreamUp(): number;
 }
 
@@ -137,6 +139,22 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
     registers: [registry],
     collect() {
       this.set(sources.mqttClients());
+    },
+  });
+  new client.Gauge({
+    name: 'tago_edge_mqtt_publishes_in_flight',
+    help: 'MQTT publishes read and not yet answered (bounded by mqtt.maxPublishesInFlight)',
+    registers: [registry],
+    collect() {
+      this.set(sources.mqttInFlight().publishes);
+    },
+  });
+  new client.Gauge({
+    name: 'tago_edge_mqtt_reads_waiting',
+    help: 'MQTT connections whose next read waits for room under mqtt.maxPublishesInFlight',
+    registers: [registry],
+    collect() {
+      this.set(sources.mqttInFlight().readsWaiting);
     },
   });
   const storeGauge = (name: string, help: string, pick: (s: ReturnType<GaugeSources['store']>) => number) =>

@@ -71,6 +71,14 @@ export const configSchema = z
           .describe('most "/"-separated levels in a topic or filter (aedes maxTopicLevels, at most 100)'),
         connectTimeoutMs: z.number().int().positive().default(10_000).describe('time to send CONNECT'),
         maxConnections: z.number().int().positive().default(20_000).describe('connection cap'),
+        maxPublishesInFlight: z
+          .number()
+          .int()
+          .positive()
+          .default(1_000)
+          .describe(
+            'publishes read and not yet answered, across connections; past it reads wait (TCP flow control holds the rest)',
+          ),
         fullWaitMs: z
           .number()
           .int()

@@ -11,6 +11,7 @@ function registryNames(): Promise<string[]> {
   const m = createGatewayMetrics({
     store: () => ({ depthPoints: 0, depthBytes: 0, oldestAgeMs: 0, deadLetters: 0, maxBytes: 1 }),
     mqttClients: () => 0,
+    mqttInFlight: () => ({ publishes: 0, readsWaiting: 0 }),
     upstreamUp: () => 1,
   });
   return m.registry.getMetricsAsJSON().then((j) => {

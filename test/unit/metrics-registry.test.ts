@@ -5,6 +5,7 @@ import { createGatewayMetrics, type GatewayMetrics } from '../../metrics/registr
 const sources = {
   store: () => ({ depthPoints: 0, depthBytes: 0, oldestAgeMs: 0, deadLetters: 0, maxBytes: 1 }),
   mqttClients: () => 0,
+  mqttInFlight: () => ({ publishes: 0, readsWaiting: 0 }),
   upstreamUp: () => 1,
 };
 

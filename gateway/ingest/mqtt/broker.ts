@@ -26,6 +26,7 @@ import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
 import type { Store } from '../../store/store.js';
 import { DATA_TOPIC, type IngestInput, type IngestPipeline, payloadValue } from '../pipeline.js';
+import { ReadGate } from './read-gate.js';
 import { type AuthMode, subscriptionAllowed, topicAllowed } from './topic-acl.js';
 
 export interface MqttIngestDeps {
@@ -61,6 +62,8 @@ const BACK_PRESSURE = new Set(['EDGE_ERR_STORE_FULL']);
 
 export interface MqttIngest {
   broker: Aedes;
+  /** The bound on publishes inside the gateway (mqtt.maxPublishesInFlight). */
+  gate: ReadGate;
   deviceOf(client: Client): Device | undefined;
   close(): Promise<void>;
 }
@@ -68,6 +71,7 @@ export interface MqttIngest {
 export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest> {
   const { directory, pipeline, store, log, config } = deps;
   const devices = new WeakMap<Client, Device>();
+  const gate = new ReadGate(config.maxPublishesInFlight);
   /** Clients in an auth cool-down: let through preConnect so that authenticate answers a CONNACK refusal. */
   const coolingDown = new WeakMap<Client, EdgeError>();
   const spaceWaiters = new Set<() => void>();
@@ -154,9 +158,16 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
         log.warn({ device: device.id, topic: packet.topic }, 'MQTT publish on a topic not allowed; disconnecting');
         return cb(err);
       }
+      gate.enter();
       ingestPublish(client, device, packet).then(
-        () => cb(null),
-        (err: Error) => cb(err),
+        () => {
+          cb(null);
+          gate.leave();
+        },
+        (err: Error) => {
+          cb(err);
+          gate.leave();
+        },
       );
     },
     authorizeSubscribe(client, sub: Subscription, cb) {
@@ -227,6 +238,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
   }
 
   broker.on('client', (client) => {
+    gate.attach(client);
     events.mqttClient.publish({ kind: 'connect', deviceId: devices.get(client)?.id ?? '' });
   });
   broker.on('clientDisconnect', (client) => {
@@ -241,6 +253,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
 
   return {
     broker,
+    gate,
     deviceOf: (c) => devices.get(c),
     close: () => new Promise<void>((resolve) => broker.close(() => resolve())),
   };
