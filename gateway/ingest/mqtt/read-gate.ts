@@ -21,7 +21,7 @@ type NextBatch = (err?: Error) => void;
 
 interface AedesClientInternals {
   _nextBatch?: NextBatch;
-  conn?: NodeJS.EventEmitter;
+  conn?: NodeJS.EventEmitter & { destroy?(err?: Error): void };
 }
 
 export class ReadGate {
@@ -54,7 +54,14 @@ export class ReadGate {
         return;
       }
       this.deferred++;
-      this.waiting.push(() => next());
+      this.waiting.push(() => {
+        // Released from another connection's answer: a failure here belongs to this connection alone.
+        try {
+          next();
+        } catch (e) {
+          conn.destroy?.(e as Error);
+        }
+      });
     };
     c._nextBatch = gated;
     conn.removeListener('readable', next);
