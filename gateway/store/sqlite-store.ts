@@ -452,20 +452,7 @@ export class SqliteStore implements Store {
         points += row.points;
       }
       if (bad.length > 0) this.quarantine(token, bad);
-      if (ids.length > 0) {
-        // bytes counted one comma per row; the array has one fewer.
-        return {
-          token,
-          ids,
-          points,
-          // Parsed only when asked for (tests, tools): the forwarder sends `body` as it is.
-          get records(): DataRecord[] {
-            return JSON.parse(`[${parts.join(',')}]`) as DataRecord[];
-          },
-          bytes: bytes - 1,
-          body: `[${parts.join(',')}]`,
-        };
-      }
+      if (ids.length > 0) return pendingBatch(token, ids, parts, points, bytes);
       if (bad.length === 0) return null;
     }
   }
@@ -932,10 +919,16 @@ function peekCached(token: string, q: CachedQueue, maxBytes: number): PendingBat
     bytes += row.bytes;
     points += row.points;
   }
+  return pendingBatch(token, ids, parts, points, bytes);
+}
+
+/** The batch `peek` returns: `bytes` counted 2 for the brackets and one comma per row; the array has one fewer. */
+function pendingBatch(token: string, ids: number[], parts: string[], points: number, bytes: number): PendingBatch {
   return {
     token,
     ids,
     points,
+    // Parsed only when asked for (tests, tools): the forwarder sends `body` as it is.
     get records(): DataRecord[] {
       return JSON.parse(`[${parts.join(',')}]`) as DataRecord[];
     },
