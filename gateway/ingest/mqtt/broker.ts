@@ -159,14 +159,21 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
         return cb(err);
       }
       gate.enter();
+      // The publish leaves the gate however aedes's callback ends, or the bound would shrink for good.
       ingestPublish(client, device, packet).then(
         () => {
-          cb(null);
-          gate.leave();
+          try {
+            cb(null);
+          } finally {
+            gate.leave();
+          }
         },
         (err: Error) => {
-          cb(err);
-          gate.leave();
+          try {
+            cb(err);
+          } finally {
+            gate.leave();
+          }
         },
       );
     },
