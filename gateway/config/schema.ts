@@ -129,7 +129,13 @@ export const configSchema = z
         dir: z.string().default('./data').describe('data directory'),
         engine: z.enum(['sqlite', 'memory']).default('sqlite').describe('memory: not durable, for tests only'),
         sync: z.enum(['full', 'normal']).default('full').describe('full survives power loss; normal a process crash'),
-        groupCommitMs: z.number().nonnegative().default(2).describe('window in which appends share one commit'),
+        groupCommitMs: z
+          .number()
+          .nonnegative()
+          .default(2)
+          .describe(
+            'how long an append waits for others to share its commit when none is in flight (one in flight: the next starts when it ends)',
+          ),
         maxBytes: z.number().int().positive().default(1_073_741_824).describe('store cap (1 GiB)'),
         whenFull: z.enum(['block', 'drop_oldest']).default('block').describe('push back, or drop the oldest (counted)'),
         encryptionKeyFile: z.string().optional().describe('32-byte key (hex or base64) for AES-256-GCM at rest'),

@@ -34,6 +34,30 @@ describe('group commit', () => {
     });
   }
 
+  it('starts the next group commit as soon as the one in flight has committed, not a groupCommitMs later', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path, { groupCommitMs: 600, sync: 'full' });
+    await store.append('warm', [rec('v', 0)]); // the commit thread is up
+    // Another connection holds the write lock: the next commit waits for it (busy timeout) while in flight.
+    const locker = new Database(path);
+    locker.exec('BEGIN IMMEDIATE');
+    const resolvedAt: Record<string, number> = {};
+    const a = store.append('a', [rec('v', 1)]).then(() => {
+      resolvedAt.a = performance.now();
+    });
+    await new Promise((r) => setTimeout(r, 700)); // a's commit is in flight, waiting for the lock
+    const b = store.append('b', [rec('v', 2)]).then(() => {
+      resolvedAt.b = performance.now();
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    locker.exec('COMMIT');
+    locker.close();
+    await Promise.all([a, b]);
+    // b queued while a was committing: it goes right after a, not 600 ms after it was queued.
+    expect((resolvedAt.b ?? 0) - (resolvedAt.a ?? 0)).toBeLessThan(200);
+    expect(store.stats().depthPoints).toBe(3);
+  });
+
   it('does not resolve an append before its commit', async () => {
     const path = join(tempDir(), 's.db');
     const store = openAt(path, { groupCommitMs: 50 });
