@@ -109,28 +109,42 @@ function toInput(kind: 'json' | 'raw' | 'sniff', body: Buffer): IngestInput {
 export function createHttpIngest(deps: HttpIngestDeps): Server {
   const { config, directory, pipeline, log } = deps;
 
-  /** POST /data. Answers its own errors: the hot path needs no promise chain or closure beyond this one. */
-  async function postData(req: IncomingMessage, res: ServerResponse, arrivedAt: number): Promise<void> {
-    try {
-      if (deps.isShuttingDown()) {
-        const err = new ShuttingDownError('gateway is shutting down; retry shortly');
-        err.retryAfterSeconds = 5;
-        throw err;
-      }
-      const device = resolveDevice(req);
-      deps.admit?.(req, device);
-      const kind = bodyKind(req.headers['content-type']);
-      if (kind === 'unsupported') {
-        throw new UnsupportedMediaTypeError(
-          `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
-        );
-      }
-      const body = await readBody(req, config.bodyLimitBytes);
-      // 200 only here, after `ingest` resolved, i.e. after the durable commit.
-      sendOk(res, await pipeline.ingest(device, 'http', toInput(kind, body), arrivedAt));
-    } catch (raw) {
-      fail(req, res, raw);
+  /**
+   * POST /data. Answers its own errors. Callbacks rather than an async function: one promise per request
+   * (the pipeline's), no suspended frame while the body arrives.
+   */
+  function postData(req: IncomingMessage, res: ServerResponse, arrivedAt: number): void {
+    if (deps.isShuttingDown()) {
+      const err = new ShuttingDownError('gateway is shutting down; retry shortly');
+      err.retryAfterSeconds = 5;
+      throw err;
     }
+    const device = resolveDevice(req);
+    deps.admit?.(req, device);
+    const kind = bodyKind(req.headers['content-type']);
+    if (kind === 'unsupported') {
+      throw new UnsupportedMediaTypeError(
+        `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
+      );
+    }
+    readBody(req, config.bodyLimitBytes, (err, body) => {
+      if (err !== null || body === null) {
+        fail(req, res, err);
+        return;
+      }
+      let input: IngestInput;
+      try {
+        input = toInput(kind, body);
+      } catch (raw) {
+        fail(req, res, raw);
+        return;
+      }
+      // 200 only here, after `ingest` resolved, i.e. after the durable commit.
+      pipeline.ingest(device, 'http', input, arrivedAt).then(
+        (n) => sendOk(res, n),
+        (raw) => fail(req, res, raw),
+      );
+    });
   }
 
   /** Address lists and auth cool-down run before the token is looked at; a failed lookup is counted. */
@@ -173,7 +187,7 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
     }
   }
 
-  /** Synchronous routes throw; the asynchronous ones (postData, metrics) answer their own errors. */
+  /** Routes throw what they refuse at once; what goes wrong later (a body, the pipeline, metrics) they answer themselves. */
   function route(req: IncomingMessage, res: ServerResponse): void {
     const arrivedAt = Date.now();
     const url = req.url ?? '/';
@@ -183,7 +197,7 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
       case '/data':
         if (req.method !== 'POST')
           throw new MethodNotAllowedError(`${req.method} /data is not supported here (POST only)`);
-        void postData(req, res, arrivedAt);
+        postData(req, res, arrivedAt);
         return;
       case '/info':
         if (req.method !== 'GET') throw new MethodNotAllowedError(`${req.method} /info is not supported (GET only)`);
