@@ -4,6 +4,9 @@
  * from an HdrHistogram fed by autocannon's `response` events (its own coordinated-omission correction is
  * off: this is a closed loop measuring capacity, and the p99 is the p99 at that load).
  */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { histogram } from './mqtt-load.js';
 
@@ -59,20 +62,58 @@ function run(
   });
 }
 
-export async function httpBench(
-  url: string,
-  opts: {
-    connections: number;
-    warmupSeconds: number;
-    seconds: number;
-    tokens: string[];
-    /** Called when the measured run starts and when it ends (CPU and machine samples). */
-    onWindow?: (edge: 'start' | 'end') => void;
-  },
-): Promise<HttpResult> {
+export interface HttpBenchOptions {
+  connections: number;
+  warmupSeconds: number;
+  seconds: number;
+  tokens: string[];
+  /** Called when the measured run starts and when it ends (CPU and machine samples). */
+  onWindow?: (edge: 'start' | 'end') => void;
+}
+
+export async function httpBench(url: string, opts: HttpBenchOptions): Promise<HttpResult> {
   await run(url, opts.connections, opts.warmupSeconds, opts.tokens, false);
   opts.onWindow?.('start');
   const r = await run(url, opts.connections, opts.seconds, opts.tokens, true);
   opts.onWindow?.('end');
   return r;
+}
+
+/**
+ * `httpBench` in a fresh Node process (this module as its entry point), so the generator starts from the same
+ * state for every measurement: in the full bench it used to run in the process that had just driven the MQTT
+ * phases (500 MQTT.js clients, their garbage), and both the floor and the gateway measured lower and noisier
+ * there (docs/performance.md, session 7). The window's edges come back as lines on stdout as they happen.
+ */
+export function httpBenchInChild(url: string, opts: HttpBenchOptions): Promise<HttpResult> {
+  const { onWindow, ...rest } = opts;
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(import.meta.url), CHILD_FLAG, JSON.stringify({ url, ...rest })],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    let result: HttpResult | undefined;
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const msg = JSON.parse(line) as { edge?: 'start' | 'end'; result?: HttpResult };
+      if (msg.edge) onWindow?.(msg.edge);
+      if (msg.result) result = msg.result;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (result && code === 0) resolve(result);
+      else reject(new Error(`HTTP load generator exited ${code} without a result`));
+    });
+  });
+}
+
+const CHILD_FLAG = '--http-bench-child';
+
+if (process.argv[2] === CHILD_FLAG && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { url, ...opts } = JSON.parse(process.argv[3] ?? '{}') as HttpBenchOptions & { url: string };
+  const say = (msg: unknown) => process.stdout.write(`${JSON.stringify(msg)}\n`);
+  const result = await httpBench(url, { ...opts, onWindow: (edge) => say({ edge }) });
+  say({ result });
 }

@@ -24,7 +24,7 @@ import { writeLoopbackConfig } from '../stack.js';
 import { formatFileTime, formatSelfTime, topFileTime, topSelfTime } from './cpu-profile-summary.js';
 import { fillBacklog } from './fill-backlog.js';
 import { type Inside, insideMeter } from './gateway-inside.js';
-import { httpBench } from './http-load.js';
+import { httpBenchInChild } from './http-load.js';
 import { closeIdle, openIdle } from './idle-connections.js';
 import { closeClients, closedWindow, connectClients, type LoadResult, openModel, type Payload } from './mqtt-load.js';
 import {
@@ -339,7 +339,7 @@ async function httpPhase(floorTarget: { url: string; pid: number }, gwTarget: { 
     const section = `http 100c${REPEAT > 1 ? ` #${run}` : ''}`;
     await settle(gwTarget.url);
     const floorMeter = windowMeter(floorTarget.pid);
-    const floor = await httpBench(floorTarget.url, { ...opts, onWindow: floorMeter.onWindow });
+    const floor = await httpBenchInChild(floorTarget.url, { ...opts, onWindow: floorMeter.onWindow });
     addRow({
       section,
       target: 'node:http',
@@ -353,7 +353,7 @@ async function httpPhase(floorTarget: { url: string; pid: number }, gwTarget: { 
     await settle(gwTarget.url);
     const gwMeter = windowMeter(gwTarget.pid);
     const inside = insideMeter(`${gwTarget.url}/metrics`);
-    const gw = await httpBench(gwTarget.url, {
+    const gw = await httpBenchInChild(gwTarget.url, {
       ...opts,
       onWindow: (edge) => {
         gwMeter.onWindow(edge);
