@@ -141,7 +141,13 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
       }
       // 200 only here, after `ingest` resolved, i.e. after the durable commit.
       pipeline.ingest(device, 'http', input, arrivedAt).then(
-        (n) => sendOk(res, n),
+        (n) => {
+          try {
+            sendOk(res, n);
+          } catch (raw) {
+            fail(req, res, raw); // never an unhandled rejection (it would stop the process)
+          }
+        },
         (raw) => fail(req, res, raw),
       );
     });
