@@ -129,6 +129,18 @@ async function depthPoints(httpUrl: string): Promise<number> {
   return body.store.depthPoints;
 }
 
+/** Polls the gateway's store depth every 100 ms until it is 0 or `limitMs` has passed: the depth at the start and at the end. */
+async function waitForEmptyQueue(gwHttpUrl: string, limitMs: number): Promise<{ initial: number; left: number }> {
+  const t0 = performance.now();
+  const initial = await depthPoints(gwHttpUrl);
+  let left = initial;
+  while (left > 0 && performance.now() - t0 < limitMs) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = await depthPoints(gwHttpUrl);
+  }
+  return { initial, left };
+}
+
 /**
  * Waits until the gateway has forwarded everything stored (at most 60 s), then 300 ms: what one measurement
  * left queued (forwarding lags ingest at 200k points/s) is not drained on the cores during the next one, the
@@ -137,15 +149,10 @@ async function depthPoints(httpUrl: string): Promise<number> {
 async function settle(gwHttpUrl: string | undefined): Promise<void> {
   if (gwHttpUrl) {
     const t0 = performance.now();
-    const left = await depthPoints(gwHttpUrl);
-    let depth = left;
-    while (depth > 0 && performance.now() - t0 < 60_000) {
-      await new Promise((r) => setTimeout(r, 100));
-      depth = await depthPoints(gwHttpUrl);
-    }
-    if (left > 0)
+    const { initial, left } = await waitForEmptyQueue(gwHttpUrl, 60_000);
+    if (initial > 0)
       log(
-        `settle: the gateway forwarded ${fmt(left - depth)} queued points in ${fmt((performance.now() - t0) / 1000, 1)} s${depth > 0 ? ` (${fmt(depth)} still queued)` : ''}`,
+        `settle: the gateway forwarded ${fmt(initial - left)} queued points in ${fmt((performance.now() - t0) / 1000, 1)} s${left > 0 ? ` (${fmt(left)} still queued)` : ''}`,
       );
   }
   await new Promise((r) => setTimeout(r, 300));
@@ -405,13 +412,7 @@ async function drainPhase(dir: string, simUrl: string): Promise<void> {
   const gw = await startGw(gatewayConfig(ddir, simUrl));
   const started = performance.now();
   const http = `http://127.0.0.1:${gw.ports.http}`;
-  let depth = await depthPoints(http);
-  const initial = depth;
-  while (depth > 0) {
-    await new Promise((r) => setTimeout(r, 100));
-    depth = await depthPoints(http);
-    if (performance.now() - started > 600_000) break;
-  }
+  const { initial, left: depth } = await waitForEmptyQueue(http, 600_000);
   const seconds = (performance.now() - started) / 1000;
   const perSec = (initial - depth) / seconds;
   await gw.stop();
