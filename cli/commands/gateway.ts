@@ -2,6 +2,7 @@ import { watchFile } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { loadConfig } from '../../gateway/config/load.js';
+import type { RunningGateway } from '../../gateway/gateway.js';
 import { exitWhenSettled } from '../exit.js';
 
 /**
@@ -36,26 +37,32 @@ Signals: SIGTERM/SIGINT stop gracefully (exit 0); SIGHUP reloads the config file
       const config = loadConfig({ file: opts.config });
       const file = opts.config ?? (process.env.TAGO_EDGE_CONFIG || undefined);
       tuneV8ForGateway();
-      // Loaded here, not at the top: other commands (and --help) need none of the gateway's modules.
-      const { startGateway } = await import('../../gateway/gateway.js');
-      const gw = await startGateway(config);
+      // The handlers go in before the gateway starts: `listening` is written inside startGateway, and a
+      // supervisor (or test) may signal the moment it reads it. A stop asked for during start-up runs once
+      // the gateway is up; a reload asked for then is moot (the config was just read).
+      let gw: RunningGateway | undefined;
+      let stopAsked: string | undefined;
       let stopping = false;
       const stop = (signal: string) => {
+        if (!gw) {
+          stopAsked ??= signal;
+          return;
+        }
         if (stopping) return;
         stopping = true;
-        gw.log.info({ event: 'signal', signal }, 'stopping');
+        const running = gw;
+        running.log.info({ event: 'signal', signal }, 'stopping');
         // Not process.exit at once: isolated-vm may still be destroying the parser isolates (cli/exit.ts).
-        gw.close().then(
+        running.close().then(
           () => exitWhenSettled(0),
           (err: unknown) => {
-            gw.log.error({ err }, 'error while stopping');
+            running.log.error({ err }, 'error while stopping');
             exitWhenSettled(1);
           },
         );
       };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
       const reload = (why: string) => {
+        if (!gw || stopping) return;
         try {
           gw.reload(loadConfig({ file: opts.config }));
         } catch (err) {
@@ -65,7 +72,13 @@ Signals: SIGTERM/SIGINT stop gracefully (exit 0); SIGHUP reloads the config file
           );
         }
       };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => reload('SIGHUP'));
+      // Loaded here, not at the top: other commands (and --help) need none of the gateway's modules.
+      const { startGateway } = await import('../../gateway/gateway.js');
+      gw = await startGateway(config);
+      if (stopAsked) stop(stopAsked);
       if (opts.watch && file) {
         // Editors save in bursts (truncate, write, rename): settle for 200 ms before reading.
         let timer: NodeJS.Timeout | undefined;

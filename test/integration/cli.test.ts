@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +32,42 @@ describe('tago-edge CLI', () => {
     await p.waitForEvent('listening');
     p.child.kill('SIGTERM');
     expect(await p.exit()).toBe(0);
+  });
+
+  it('`gateway` stopped by SIGTERM while it is still starting comes up, then stops and exits 0', async () => {
+    // Node catches SIGTERM itself from the start (and re-raises it), so a SIGTERM before our handler dies of
+    // it. Our handlers go in before the gateway starts; the one for SIGHUP (which Node does not catch) shows
+    // when they are in: bit 0 of SigCgt in /proc. The signal goes then, long before `listening`.
+    const dir = tempDir();
+    const p = spawnCli(['gateway'], {
+      env: { TAGO_EDGE_HTTP_PORT: '0', TAGO_EDGE_MQTT_PORT: '0', TAGO_EDGE_DATA_DIR: dir, TAGO_EDGE_CONFIG: '' },
+    });
+    const pid = p.child.pid as number;
+    const catchesSighup = () => {
+      try {
+        const m = /SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        return m !== null && (BigInt(`0x${m[1]}`) & 1n) === 1n;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 15_000;
+    while (!catchesSighup()) {
+      if (p.child.exitCode !== null || Date.now() > deadline) throw new Error(`never caught SIGHUP: ${p.stderr()}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const listeningBefore = p.stdout().includes('"event":"listening"');
+    p.child.kill('SIGTERM');
+    expect(await p.exit()).toBe(0);
+    const events = p
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { event?: string }).event)
+      .filter((e) => e === 'listening' || e === 'signal' || e === 'stopped');
+    expect(events).toEqual(['listening', 'signal', 'stopped']);
+    // What makes this the start-up case (not a stop after start): the signal went before `listening`.
+    expect(listeningBefore).toBe(false);
   });
 
   it('`config check` exits 0 for a valid file and 2 naming the path for an invalid one', async () => {
