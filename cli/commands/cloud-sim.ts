@@ -132,13 +132,16 @@ Example:
   tago-edge cloud-sim --port 0 --rpm 250 --tokens dev-token-1,dev-token-2`,
     )
     .action(async (flags: Flags) => {
-      const { startCloudSim } = await import('../../simulators/cloud-sim/index.js');
-      const sim = await startCloudSim(cloudSimOptions(flags));
-      await new Promise<void>((resolve) => {
+      // Handlers first: the `listening` line is written inside startCloudSim, and whoever reads it may
+      // signal at once. A signal during start-up stops it as soon as it is up.
+      const stopped = new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      const { startCloudSim } = await import('../../simulators/cloud-sim/index.js');
+      const sim = await startCloudSim(cloudSimOptions(flags));
+      await stopped;
       await sim.close();
     });
 }
