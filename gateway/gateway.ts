@@ -3,7 +3,6 @@
  * takes it apart in the reverse order on close: stop accepting, let in-flight acknowledgements finish
  * (their commits included), give the forwarder a bounded time, close the store.
  */
-import type { Server as HttpServer } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { createGatewayMetrics } from '../metrics/registry.js';
 import { createParserHost } from '../parsers/sandbox/index.js';
@@ -12,7 +11,7 @@ import { DeviceDirectory, deviceIdOf } from './auth/device-directory.js';
 import type { Config } from './config/schema.js';
 import { events } from './events.js';
 import { Forwarder } from './forward/forwarder.js';
-import { createHttpIngest } from './ingest/http/server.js';
+import { createHttpIngest, type HttpIngestServer } from './ingest/http/server.js';
 import { createMqttIngest } from './ingest/mqtt/broker.js';
 import type { ReadGate } from './ingest/mqtt/read-gate.js';
 import { IngestPipeline } from './ingest/pipeline.js';
@@ -92,7 +91,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     return typeof cn === 'string' ? directory.byCertificateCN(cn, current.devices) : undefined;
   }
 
-  const httpServer: HttpServer = createHttpIngest({
+  const httpServer: HttpIngestServer = createHttpIngest({
     config: config.http,
     directory,
     pipeline,

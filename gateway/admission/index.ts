@@ -17,15 +17,21 @@ import type { Device } from '../model.js';
 import { AddressLists, normalizeAddress } from './address-list.js';
 import { WindowCounter } from './window-counter.js';
 
+/** What admission reads of an HTTP request (node:http's or the lean server's). */
+export interface AdmissionRequest {
+  readonly method?: string | undefined;
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
 export interface Admission {
   /**
    * HTTP: before a request is processed. With `device` null (before the token is looked at, and for
    * routes without a device): address lists and auth cool-down. With a device: the upload rate too
    * (POST only).
    */
-  http(req: IncomingMessage, device: Device | null): void;
+  http(req: AdmissionRequest, device: Device | null): void;
   /** HTTP: the token was missing or refused (for the per-address cool-down). */
-  httpAuthFailure(req: IncomingMessage): void;
+  httpAuthFailure(req: AdmissionRequest): void;
   /** MQTT: before CONNECT is authenticated. */
   mqttConnect(client: Client): void;
   /** MQTT: an authentication failure from this client's address. */

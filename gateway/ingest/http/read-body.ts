@@ -54,6 +54,6 @@ export function readBody(
   });
 }
 
-function tooLarge(size: number, limit: number): PayloadTooLargeError {
+export function tooLarge(size: number, limit: number): PayloadTooLargeError {
   return new PayloadTooLargeError(`body is ${size} bytes or more (max ${limit} bytes, TagoIO's 200 kB limit)`);
 }

@@ -5,8 +5,14 @@
  *   GET  /healthz, /readyz, /metrics
  * Errors answer {"status":false,"message":"…"} with the status of the EdgeError's code.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
@@ -23,8 +29,22 @@ import {
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
 import type { IngestInput, IngestPipeline } from '../pipeline.js';
+import { createLeanServer, type LeanRequest, type LeanResponse, type LeanServer } from './lean-http.js';
 import { readBody } from './read-body.js';
 import { tokenFromHeaders } from './token.js';
+
+/** What the routes use of a request: `node:http`'s IncomingMessage or the lean server's request. */
+export interface HttpRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: Socket;
+}
+type AnyRequest = IncomingMessage | LeanRequest;
+type AnyResponse = ServerResponse | LeanResponse;
+
+/** The ingest server: a `net.Server` (or `tls.Server`) that can drop idle and all connections on shutdown. */
+export type HttpIngestServer = NetServer & { closeIdleConnections(): void; closeAllConnections(): void };
 
 export interface HttpIngestDeps {
   config: Config['http'];
@@ -36,17 +56,17 @@ export interface HttpIngestDeps {
   readiness(): { ready: boolean; [k: string]: unknown };
   isShuttingDown(): boolean;
   /** mTLS: the device a verified client certificate stands for, if any. */
-  deviceFromCertificate?(req: IncomingMessage): Device | undefined;
+  deviceFromCertificate?(req: HttpRequest): Device | undefined;
   /** Extra admission checks (address lists, rate limits); throws an EdgeError to refuse. */
-  admit?(req: IncomingMessage, device: Device | null): void;
+  admit?(req: HttpRequest, device: Device | null): void;
   /** The token was missing or refused (per-address auth-failure cool-down). */
-  onAuthFailure?(req: IncomingMessage): void;
+  onAuthFailure?(req: HttpRequest): void;
   tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(res: AnyResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -59,7 +79,7 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 const okCache: Array<{ text: string; headers: Record<string, string | number> }> = [];
 const OK_CACHE_MAX = 1_024;
 
-function sendOk(res: ServerResponse, n: number): void {
+function sendOk(res: AnyResponse, n: number): void {
   let ok = okCache[n];
   if (ok === undefined) {
     const text = JSON.stringify({ status: true, result: `${n} Data Added` });
@@ -70,7 +90,7 @@ function sendOk(res: ServerResponse, n: number): void {
   res.end(ok.text);
 }
 
-function sendError(res: ServerResponse, err: EdgeError): void {
+function sendError(res: AnyResponse, err: EdgeError): void {
   const headers: Record<string, string> = {};
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   // The body may still be arriving (413, 401): ask the client to close rather than drain it.
@@ -106,14 +126,14 @@ function toInput(kind: 'json' | 'raw' | 'sniff', body: Buffer): IngestInput {
   }
 }
 
-export function createHttpIngest(deps: HttpIngestDeps): Server {
+export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
   const { config, directory, pipeline, log } = deps;
 
   /**
    * POST /data. Answers its own errors. Callbacks rather than an async function: one promise per request
    * (the pipeline's), no suspended frame while the body arrives.
    */
-  function postData(req: IncomingMessage, res: ServerResponse, arrivedAt: number): void {
+  function postData(req: AnyRequest, res: AnyResponse, arrivedAt: number): void {
     if (deps.isShuttingDown()) {
       const err = new ShuttingDownError('gateway is shutting down; retry shortly');
       err.retryAfterSeconds = 5;
@@ -127,7 +147,7 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
         `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
       );
     }
-    readBody(req, config.bodyLimitBytes, (err, body) => {
+    const onBody = (err: EdgeError | null, body: Buffer | null) => {
       if (err !== null || body === null) {
         fail(req, res, err);
         return;
@@ -150,11 +170,13 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
         },
         (raw) => fail(req, res, raw),
       );
-    });
+    };
+    if ('readBody' in req) req.readBody(config.bodyLimitBytes, onBody);
+    else readBody(req, config.bodyLimitBytes, onBody);
   }
 
   /** Address lists and auth cool-down run before the token is looked at; a failed lookup is counted. */
-  function resolveDevice(req: IncomingMessage): Device {
+  function resolveDevice(req: AnyRequest): Device {
     deps.admit?.(req, null);
     try {
       // HTTPS with mTLS: a verified client certificate mapped to a device stands for its token.
@@ -167,7 +189,7 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
     }
   }
 
-  function info(req: IncomingMessage, res: ServerResponse): void {
+  function info(req: AnyRequest, res: AnyResponse): void {
     const device = resolveDevice(req);
     deps.admit?.(req, device);
     send(res, 200, {
@@ -183,7 +205,7 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
     });
   }
 
-  async function metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function metrics(req: AnyRequest, res: AnyResponse): Promise<void> {
     try {
       const m = await deps.metrics();
       res.writeHead(200, { 'content-type': m.contentType });
@@ -194,7 +216,7 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
   }
 
   /** Routes throw what they refuse at once; what goes wrong later (a body, the pipeline, metrics) they answer themselves. */
-  function route(req: IncomingMessage, res: ServerResponse): void {
+  function route(req: AnyRequest, res: AnyResponse): void {
     const arrivedAt = Date.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -227,7 +249,7 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
   }
 
   /** Answers a refused or failed request: an EdgeError with its status, anything else a logged 500. */
-  function fail(req: IncomingMessage, res: ServerResponse, raw: unknown): void {
+  function fail(req: AnyRequest, res: AnyResponse, raw: unknown): void {
     const err = toEdgeError(raw);
     if (err.statusCode >= 500 && err.code === 'EDGE_ERR_INTERNAL') {
       log.error({ err: raw, path: req.url }, 'internal error on HTTP ingest');
@@ -245,13 +267,27 @@ export function createHttpIngest(deps: HttpIngestDeps): Server {
     sendError(res, err);
   }
 
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: AnyRequest, res: AnyResponse) => {
     try {
       route(req, res);
     } catch (raw) {
       fail(req, res, raw);
     }
   };
+
+  if (config.engine === 'lean') {
+    const lean: LeanServer = createLeanServer(
+      {
+        bodyLimitBytes: config.bodyLimitBytes,
+        headersTimeoutMs: config.headersTimeoutMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        ...(deps.tls ? { tls: deps.tls } : {}),
+      },
+      handler,
+    );
+    return lean;
+  }
 
   const timeouts = {
     requestTimeout: config.requestTimeoutMs,
