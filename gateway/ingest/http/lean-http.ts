@@ -52,6 +52,8 @@ export interface LeanServerOptions {
   /** Largest request head (request line and headers); 431 past it. Node's default: 16 KiB. */
   maxHeaderBytes?: number;
   tls?: TlsOptions;
+  /** A handler threw (it should answer its own errors): the connection is closed and the error reported here. */
+  onHandlerError?(err: unknown): void;
 }
 
 export type LeanServer = NetServer & {
@@ -577,7 +579,13 @@ class LeanHttp {
         body.read(done);
       },
     };
-    this.handler(req, new Response(conn, head.method === 'HEAD'));
+    try {
+      this.handler(req, new Response(conn, head.method === 'HEAD'));
+    } catch (err) {
+      // Never out of the socket's 'data' listener: that would stop the process for one request.
+      conn.destroy();
+      this.options.onHandlerError?.(err);
+    }
   }
 
   forget(conn: Connection): void {

@@ -283,6 +283,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
         requestTimeoutMs: config.requestTimeoutMs,
         keepAliveTimeoutMs: config.keepAliveTimeoutMs,
         ...(deps.tls ? { tls: deps.tls } : {}),
+        onHandlerError: (err) => log.error({ err }, 'internal error on HTTP ingest; connection closed'),
       },
       handler,
     );
