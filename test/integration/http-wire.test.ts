@@ -5,19 +5,11 @@
  * serve the same answers.
  */
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { request } from 'undici';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { rawSocket } from '../helpers/raw-socket.js';
 import { startStack, waitFor } from '../helpers/stack.js';
-
-function raw(port: number): Socket {
-  const s = netConnect(port, '127.0.0.1');
-  s.on('error', () => {});
-  onTestFinished(() => {
-    s.destroy();
-  });
-  return s;
-}
 
 /** Collects what the server writes; `until` resolves once `pred` holds (or rejects after `ms`). */
 function reader(sock: Socket) {
@@ -61,7 +53,7 @@ const rec = (v: number) => JSON.stringify({ variable: 'temperature', value: v })
 describe('HTTP/1.1 on the ingest port (lean engine)', () => {
   it('answers pipelined requests in order on one keep-alive connection, chunked bodies included', async () => {
     const stack = await startStack();
-    const sock = raw(stack.gw.ports.http);
+    const sock = rawSocket(stack.gw.ports.http);
     await once(sock, 'connect');
     const r = reader(sock);
     const chunkedBody = rec(3);
@@ -84,7 +76,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('reads a body that arrives a few bytes at a time, and answers 100-continue before it', async () => {
     const stack = await startStack();
-    const sock = raw(stack.gw.ports.http);
+    const sock = rawSocket(stack.gw.ports.http);
     await once(sock, 'connect');
     const r = reader(sock);
     const body = rec(7);
@@ -103,21 +95,21 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('closes after the answer for HTTP/1.0 and Connection: close, keeps HTTP/1.0 keep-alive open', async () => {
     const stack = await startStack();
-    const a = raw(stack.gw.ports.http);
+    const a = rawSocket(stack.gw.ports.http);
     await once(a, 'connect');
     const ra = reader(a);
     a.write('GET /healthz HTTP/1.0\r\n\r\n');
     await ra.closes();
     expect(ra.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*connection: close\r\n/);
 
-    const b = raw(stack.gw.ports.http);
+    const b = rawSocket(stack.gw.ports.http);
     await once(b, 'connect');
     const rb = reader(b);
     b.write('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     await rb.closes();
     expect(statuses(rb.text())).toEqual([200]);
 
-    const c = raw(stack.gw.ports.http);
+    const c = rawSocket(stack.gw.ports.http);
     await once(c, 'connect');
     const rc = reader(c);
     c.write('GET /healthz HTTP/1.0\r\nconnection: keep-alive\r\n\r\n');
@@ -129,7 +121,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('answers a request whose client half-closed right after sending it, then closes', async () => {
     const stack = await startStack();
-    const sock = raw(stack.gw.ports.http);
+    const sock = rawSocket(stack.gw.ports.http);
     await once(sock, 'connect');
     const r = reader(sock);
     sock.end(post('wire-c', rec(1)));
@@ -140,7 +132,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('HEAD gets the headers without the body', async () => {
     const stack = await startStack();
-    const sock = raw(stack.gw.ports.http);
+    const sock = rawSocket(stack.gw.ports.http);
     await once(sock, 'connect');
     const r = reader(sock);
     sock.write('HEAD /healthz HTTP/1.1\r\nhost: x\r\n\r\nGET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
@@ -180,10 +172,10 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
   ];
   it.each(refused)('refuses %s and closes that connection only', async (_name, bytes, status) => {
     const stack = await startStack();
-    const bystander = raw(stack.gw.ports.http);
+    const bystander = rawSocket(stack.gw.ports.http);
     await once(bystander, 'connect');
     const rb = reader(bystander);
-    const sock = raw(stack.gw.ports.http);
+    const sock = rawSocket(stack.gw.ports.http);
     await once(sock, 'connect');
     const r = reader(sock);
     sock.write(bytes);
@@ -196,7 +188,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('a request started but never finished is cut off at requestTimeoutMs with 408', async () => {
     const stack = await startStack({ http: { headersTimeoutMs: 400, requestTimeoutMs: 600 } });
-    const sock = raw(stack.gw.ports.http);
+    const sock = rawSocket(stack.gw.ports.http);
     await once(sock, 'connect');
     const r = reader(sock);
     sock.write(post('wire-d', '').replace('content-length: 0', 'content-length: 100'));

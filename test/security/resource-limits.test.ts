@@ -4,20 +4,12 @@
  * Each test uses small limits so that it finishes in about a second.
  */
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import mqtt from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { rawSocket } from '../helpers/raw-socket.js';
 import { startStack, waitFor } from '../helpers/stack.js';
 import { closed, connectMqtt, post } from './fixtures.js';
-
-function raw(port: number): Socket {
-  const s = netConnect(port, '127.0.0.1');
-  s.on('error', () => {});
-  onTestFinished(() => {
-    s.destroy();
-  });
-  return s;
-}
 
 async function closedWithin(sock: Socket, ms: number): Promise<number> {
   const t0 = Date.now();
@@ -47,7 +39,7 @@ function connectPacket(password: string, clientId = 'raw'): Buffer {
 describe('HTTP resource limits', () => {
   it('cuts off a client trickling its headers (slowloris) at headersTimeoutMs', async () => {
     const { gw, http } = await startStack({ http: { headersTimeoutMs: 500, requestTimeoutMs: 1_000 } });
-    const sock = raw(gw.ports.http);
+    const sock = rawSocket(gw.ports.http);
     await once(sock, 'connect');
     sock.write('POST /data HTTP/1.1\r\nhost: x\r\n');
     let answer = '';
@@ -66,7 +58,7 @@ describe('HTTP resource limits', () => {
 
   it('closes an idle keep-alive connection after keepAliveTimeoutMs', async () => {
     const { gw } = await startStack({ http: { keepAliveTimeoutMs: 300 } });
-    const sock = raw(gw.ports.http);
+    const sock = rawSocket(gw.ports.http);
     await once(sock, 'connect');
     sock.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
     await once(sock, 'data');
@@ -99,7 +91,7 @@ describe('MQTT resource limits', () => {
 
   it('a header declaring a 256 MB packet is cut off at once, before any body arrives', async () => {
     const { gw } = await startStack();
-    const sock = raw(gw.ports.mqtt);
+    const sock = rawSocket(gw.ports.mqtt);
     await once(sock, 'connect');
     sock.write(connectPacket('tok'));
     await once(sock, 'data'); // CONNACK
@@ -110,7 +102,7 @@ describe('MQTT resource limits', () => {
 
   it('a malformed remaining length (5 bytes) closes the connection', async () => {
     const { gw } = await startStack();
-    const sock = raw(gw.ports.mqtt);
+    const sock = rawSocket(gw.ports.mqtt);
     await once(sock, 'connect');
     sock.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01]));
     await closedWithin(sock, 2_000);
@@ -128,7 +120,7 @@ describe('MQTT resource limits', () => {
 
   it('a TCP connection that sends no CONNECT is closed at connectTimeoutMs', async () => {
     const { gw } = await startStack({ mqtt: { connectTimeoutMs: 300 } });
-    const sock = raw(gw.ports.mqtt);
+    const sock = rawSocket(gw.ports.mqtt);
     await once(sock, 'connect');
     const ms = await closedWithin(sock, 3_000);
     expect(ms).toBeGreaterThanOrEqual(250);

@@ -168,22 +168,26 @@ class Body {
 
   constructor(
     private limit: number,
-    declared: number | null,
+    private readonly declared: number | null,
   ) {
-    if (declared !== null && declared > limit) this.settle(tooLarge(declared, limit), null);
+    this.checkDeclared();
   }
 
   get refused(): boolean {
     return this.outcome !== null && this.outcome.err !== null;
   }
 
+  /** The reader's limit, when lower than the server's. */
   setLimit(limit: number): void {
-    if (limit >= this.limit || this.outcome !== null) {
-      this.limit = Math.min(this.limit, limit);
-      return;
-    }
+    if (limit >= this.limit) return;
     this.limit = limit;
+    this.checkDeclared();
     if (this.size > limit) this.settle(tooLarge(this.size, limit), null);
+  }
+
+  /** A declared Content-Length over the limit is refused before any of the body is read. */
+  private checkDeclared(): void {
+    if (this.declared !== null && this.declared > this.limit) this.settle(tooLarge(this.declared, this.limit), null);
   }
 
   add(chunk: Buffer): void {
