@@ -35,6 +35,14 @@ export const ParserTimeoutError = defineError('ParserTimeoutError', 'EDGE_ERR_PA
 export const ParserMemoryError = defineError('ParserMemoryError', 'EDGE_ERR_PARSER_MEMORY', 400);
 /** The parser file could not be read or compiled. */
 export const ParserLoadError = defineError('ParserLoadError', 'EDGE_ERR_PARSER_LOAD', 400);
+/** The HTTP request itself is malformed or ambiguous (request line, headers, body framing). */
+export const BadRequestError = defineError('BadRequestError', 'EDGE_ERR_BAD_REQUEST', 400);
+/** The HTTP request's head or body did not arrive within its time limit (slowloris). */
+export const RequestTimeoutError = defineError('RequestTimeoutError', 'EDGE_ERR_REQUEST_TIMEOUT', 408);
+/** The HTTP request asks for an expectation other than 100-continue. */
+export const ExpectationFailedError = defineError('ExpectationFailedError', 'EDGE_ERR_EXPECTATION_FAILED', 417);
+/** The HTTP request's head is over 16 KiB. */
+export const HeadersTooLargeError = defineError('HeadersTooLargeError', 'EDGE_ERR_HEADERS_TOO_LARGE', 431);
 /** No device token was given. */
 export const MissingTokenError = defineError('MissingTokenError', 'EDGE_ERR_MISSING_TOKEN', 401);
 /** The token is not known (registry mode) or TagoIO refused it. */
@@ -76,6 +84,10 @@ export type ParserError = InstanceType<typeof ParserError>;
 export type ParserTimeoutError = InstanceType<typeof ParserTimeoutError>;
 export type ParserMemoryError = InstanceType<typeof ParserMemoryError>;
 export type ParserLoadError = InstanceType<typeof ParserLoadError>;
+export type BadRequestError = InstanceType<typeof BadRequestError>;
+export type RequestTimeoutError = InstanceType<typeof RequestTimeoutError>;
+export type ExpectationFailedError = InstanceType<typeof ExpectationFailedError>;
+export type HeadersTooLargeError = InstanceType<typeof HeadersTooLargeError>;
 export type MissingTokenError = InstanceType<typeof MissingTokenError>;
 export type RefusedTokenError = InstanceType<typeof RefusedTokenError>;
 export type ForbiddenAddressError = InstanceType<typeof ForbiddenAddressError>;
@@ -99,6 +111,10 @@ export const errorCatalogue = [
   ParserTimeoutError,
   ParserMemoryError,
   ParserLoadError,
+  BadRequestError,
+  RequestTimeoutError,
+  ExpectationFailedError,
+  HeadersTooLargeError,
   MissingTokenError,
   RefusedTokenError,
   ForbiddenAddressError,

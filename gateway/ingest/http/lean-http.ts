@@ -22,7 +22,14 @@
 import { type IncomingHttpHeaders, STATUS_CODES } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
-import { type EdgeError, InvalidBodyError } from '../../errors.js';
+import {
+  BadRequestError,
+  type EdgeError,
+  ExpectationFailedError,
+  HeadersTooLargeError,
+  InvalidBodyError,
+  RequestTimeoutError,
+} from '../../errors.js';
 import { tooLarge } from './read-body.js';
 
 export interface LeanRequest {
@@ -54,6 +61,8 @@ export interface LeanServerOptions {
   tls?: TlsOptions;
   /** A handler threw (it should answer its own errors): the connection is closed and the error reported here. */
   onHandlerError?(err: unknown): void;
+  /** A request refused before reaching a handler (malformed, too large a head, too slow), for logs and metrics. */
+  onRefused?(err: EdgeError, socket: Socket): void;
 }
 
 export type LeanServer = NetServer & {
@@ -94,13 +103,9 @@ function httpDate(): string {
   return dateText;
 }
 
-class BadRequest extends Error {
-  constructor(
-    readonly status: 400 | 417 | 431,
-    message: string,
-  ) {
-    super(message);
-  }
+/** What parsing throws for a request it refuses (anything else thrown is a bug and propagates). */
+function isHttpRefusal(err: unknown): err is EdgeError {
+  return err instanceof BadRequestError || err instanceof ExpectationFailedError || err instanceof HeadersTooLargeError;
 }
 
 /** `status` with no body, the connection closed after it: for requests that never reach a handler. */
@@ -118,21 +123,21 @@ interface Head {
 function parseHead(text: string): Head {
   const lines = text.split('\r\n');
   const m = REQUEST_LINE.exec(lines[0] ?? '');
-  if (!m) throw new BadRequest(400, 'malformed request line');
+  if (!m) throw new BadRequestError('malformed request line');
   const headers: Record<string, string> = {};
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string;
     const colon = line.indexOf(':');
-    if (colon <= 0) throw new BadRequest(400, 'malformed header line');
+    if (colon <= 0) throw new BadRequestError('malformed header line');
     const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new BadRequest(400, 'malformed header name');
+    if (!TOKEN.test(name)) throw new BadRequestError('malformed header name');
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (BAD_VALUE.test(value)) throw new BadRequest(400, 'control character in a header value');
+    if (BAD_VALUE.test(value)) throw new BadRequestError('control character in a header value');
     const key = name.toLowerCase();
     const seen = headers[key];
     if (seen === undefined) headers[key] = value;
     else if (key === 'content-length') {
-      if (seen !== value) throw new BadRequest(400, 'conflicting Content-Length headers');
+      if (seen !== value) throw new BadRequestError('conflicting Content-Length headers');
     } else if (!FIRST_WINS.has(key)) headers[key] = `${seen}, ${value}`;
   }
   return { method: m[1] as string, url: m[2] as string, version: m[3] === '0' ? '1.0' : '1.1', headers };
@@ -144,13 +149,13 @@ function framingOf(head: Head): Framing {
   const te = head.headers['transfer-encoding'] as string | undefined;
   const cl = head.headers['content-length'] as string | undefined;
   if (te !== undefined) {
-    if (cl !== undefined) throw new BadRequest(400, 'both Transfer-Encoding and Content-Length');
-    if (head.version === '1.0') throw new BadRequest(400, 'Transfer-Encoding on HTTP/1.0');
-    if (te.toLowerCase() !== 'chunked') throw new BadRequest(400, `unsupported Transfer-Encoding "${te}"`);
+    if (cl !== undefined) throw new BadRequestError('both Transfer-Encoding and Content-Length');
+    if (head.version === '1.0') throw new BadRequestError('Transfer-Encoding on HTTP/1.0');
+    if (te.toLowerCase() !== 'chunked') throw new BadRequestError(`unsupported Transfer-Encoding "${te}"`);
     return { kind: 'chunked' };
   }
   if (cl !== undefined) {
-    if (!/^\d{1,15}$/.test(cl)) throw new BadRequest(400, 'malformed Content-Length');
+    if (!/^\d{1,15}$/.test(cl)) throw new BadRequestError('malformed Content-Length');
     const length = Number(cl);
     return length === 0 ? { kind: 'none' } : { kind: 'length', length };
   }
@@ -263,7 +268,7 @@ class Connection {
         if (this.buf === null) {
           this.state = 'closed';
           socket.end();
-        } else this.refuse(400);
+        } else this.refuse(new BadRequestError('connection closed in the middle of a request head'));
       } else if (this.state === 'body') {
         this.body?.fail(new InvalidBodyError('request aborted before the body was complete'));
       }
@@ -286,10 +291,11 @@ class Connection {
   /** Deadlines, checked every second or so by the server. */
   check(now: number, o: LeanServerOptions): void {
     if (this.state === 'head') {
-      if (this.started > 0 && now - this.started > o.headersTimeoutMs) this.refuse(408);
-      else if (this.started === 0 && this.buf === null && now - this.idleSince > o.keepAliveTimeoutMs) this.destroy();
+      if (this.started > 0 && now - this.started > o.headersTimeoutMs) {
+        this.refuse(new RequestTimeoutError(`request head not complete within ${o.headersTimeoutMs} ms`));
+      } else if (this.started === 0 && this.buf === null && now - this.idleSince > o.keepAliveTimeoutMs) this.destroy();
     } else if (this.state === 'body' && now - this.started > o.requestTimeoutMs) {
-      this.refuse(408);
+      this.refuse(new RequestTimeoutError(`request not complete within ${o.requestTimeoutMs} ms`));
       this.body?.fail(new InvalidBodyError('request timed out before the body was complete'));
     }
   }
@@ -318,9 +324,9 @@ class Connection {
         }
       }
     } catch (err) {
-      if (err instanceof BadRequest) {
+      if (isHttpRefusal(err)) {
         this.body?.fail(new InvalidBodyError(`body could not be read: ${err.message}`));
-        this.refuse(err.status);
+        this.refuse(err);
         return;
       }
       throw err;
@@ -348,15 +354,16 @@ class Connection {
     const max = this.server.maxHeaderBytes;
     const end = buf.indexOf(CRLFCRLF, this.scanFrom);
     if (end < 0) {
-      if (buf.length > max) throw new BadRequest(431, 'request head too large');
+      if (buf.length > max) throw new HeadersTooLargeError('request head over the 16 KiB limit');
       this.scanFrom = Math.max(0, buf.length - 3);
       return false;
     }
-    if (end > max) throw new BadRequest(431, 'request head too large');
+    if (end > max) throw new HeadersTooLargeError('request head over the 16 KiB limit');
     const head = parseHead(buf.toString('latin1', 0, end));
     const framing = framingOf(head);
     const expect = head.headers.expect as string | undefined;
-    if (expect !== undefined && expect.toLowerCase() !== '100-continue') throw new BadRequest(417, 'expectation');
+    if (expect !== undefined && expect.toLowerCase() !== '100-continue')
+      throw new ExpectationFailedError(`expectation "${expect}" not supported (only 100-continue)`);
     this.buf = end + 4 === buf.length ? null : buf.subarray(end + 4);
     this.scanFrom = 0;
     const conn = ((head.headers.connection as string | undefined) ?? '').toLowerCase();
@@ -421,21 +428,21 @@ class Connection {
       }
       if (this.chunkState === 'crlf') {
         if (buf.length < 2) return false;
-        if (buf[0] !== 0x0d || buf[1] !== 0x0a) throw new BadRequest(400, 'chunk not followed by CRLF');
+        if (buf[0] !== 0x0d || buf[1] !== 0x0a) throw new BadRequestError('chunk not followed by CRLF');
         this.buf = buf.length === 2 ? null : buf.subarray(2);
         this.chunkState = 'size';
         continue;
       }
       const eol = buf.indexOf('\r\n');
       if (eol < 0) {
-        if (buf.length > MAX_CHUNK_LINE) throw new BadRequest(400, 'chunk line too long');
+        if (buf.length > MAX_CHUNK_LINE) throw new BadRequestError('chunk line too long');
         return false;
       }
       const line = buf.toString('latin1', 0, eol);
       this.buf = eol + 2 === buf.length ? null : buf.subarray(eol + 2);
       if (this.chunkState === 'size') {
         const size = /^([0-9a-fA-F]{1,8})[ \t]*(;.*)?$/.exec(line);
-        if (!size || BAD_VALUE.test(line)) throw new BadRequest(400, 'malformed chunk size');
+        if (!size || BAD_VALUE.test(line)) throw new BadRequestError('malformed chunk size');
         this.remaining = Number.parseInt(size[1] as string, 16);
         this.chunkState = this.remaining === 0 ? 'trailer' : 'data';
         continue;
@@ -447,7 +454,7 @@ class Connection {
         return true;
       }
       this.trailerBytes += line.length + 2;
-      if (this.trailerBytes > MAX_TRAILER_BYTES || BAD_VALUE.test(line)) throw new BadRequest(400, 'malformed trailer');
+      if (this.trailerBytes > MAX_TRAILER_BYTES || BAD_VALUE.test(line)) throw new BadRequestError('malformed trailer');
     }
   }
 
@@ -480,12 +487,13 @@ class Connection {
     return this.state === 'body' || !this.keepAlive || this.ended || this.server.closing;
   }
 
-  /** Answers `status` with no body and closes: a request that cannot be read (its handler, if any, is ignored). */
-  private refuse(status: number): void {
+  /** Answers the refusal's status with no body and closes: a request that cannot be read (its handler, if any, is ignored). */
+  private refuse(err: EdgeError): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.buf = null;
-    if (this.socket.writable) this.socket.end(bare(status));
+    this.server.options.onRefused?.(err, this.socket);
+    if (this.socket.writable) this.socket.end(bare(err.statusCode));
     else this.socket.destroy();
   }
 

@@ -10,6 +10,7 @@ import {
   type IncomingHttpHeaders,
   type IncomingMessage,
   type ServerResponse,
+  STATUS_CODES,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
@@ -18,14 +19,18 @@ import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
 import {
+  BadRequestError,
   type EdgeError,
+  HeadersTooLargeError,
   InvalidBodyError,
   MethodNotAllowedError,
   NotFoundError,
+  RequestTimeoutError,
   ShuttingDownError,
   toEdgeError,
   UnsupportedMediaTypeError,
 } from '../../errors.js';
+import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
 import type { IngestInput, IngestPipeline } from '../pipeline.js';
@@ -147,16 +152,22 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
         `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
       );
     }
+    // A body that cannot be read or parsed never reaches the pipeline, which counts the rest: counted here.
+    const refuseBody = (raw: unknown) => {
+      const err = toEdgeError(raw);
+      events.ingestRejected.publish({ protocol: 'http', deviceId: device.id, code: err.code, points: 0 });
+      fail(req, res, err);
+    };
     const onBody = (err: EdgeError | null, body: Buffer | null) => {
       if (err !== null || body === null) {
-        fail(req, res, err);
+        refuseBody(err);
         return;
       }
       let input: IngestInput;
       try {
         input = toInput(kind, body);
       } catch (raw) {
-        fail(req, res, raw);
+        refuseBody(raw);
         return;
       }
       // 200 only here, after `ingest` resolved, i.e. after the durable commit.
@@ -267,6 +278,12 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
     sendError(res, err);
   }
 
+  /** A request refused before any route saw it (malformed, head too large, too slow): logged and counted. */
+  function refused(err: EdgeError, address: string | undefined): void {
+    log.debug({ code: err.code, address, message: err.message }, 'HTTP request refused before routing');
+    events.ingestRejected.publish({ protocol: 'http', code: err.code, points: 0 });
+  }
+
   const handler = (req: AnyRequest, res: AnyResponse) => {
     try {
       route(req, res);
@@ -284,6 +301,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
         keepAliveTimeoutMs: config.keepAliveTimeoutMs,
         ...(deps.tls ? { tls: deps.tls } : {}),
         onHandlerError: (err) => log.error({ err }, 'internal error on HTTP ingest; connection closed'),
+        onRefused: (err, socket) => refused(err, socket.remoteAddress),
       },
       handler,
     );
@@ -306,12 +324,14 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && err.code !== 'ECONNRESET') {
       // headersTimeout/requestTimeout (slowloris) answer 408, oversized headers 431, anything else 400.
-      const status =
+      const edge =
         err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? '408 Request Timeout'
+          ? new RequestTimeoutError('request not complete within its time limit')
           : err.code === 'HPE_HEADER_OVERFLOW'
-            ? '431 Request Header Fields Too Large'
-            : '400 Bad Request';
+            ? new HeadersTooLargeError('request head over the 16 KiB limit')
+            : new BadRequestError(`malformed request (${err.code ?? err.message})`);
+      refused(edge, (socket as Socket).remoteAddress);
+      const status = `${edge.statusCode} ${STATUS_CODES[edge.statusCode]}`;
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     } else {
       socket.destroy();
