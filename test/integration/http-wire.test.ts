@@ -130,6 +130,26 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
     await waitFor(() => stack.sim.stats().tokens['wire-c']?.points === 1);
   });
 
+  it('stops reading a connection whose client does not read its answers (pipelined requests cannot pile up answers)', async () => {
+    const stack = await startStack();
+    const sock = rawSocket(stack.gw.ports.http);
+    await once(sock, 'connect');
+    sock.pause(); // never reads: the answers fill the sockets' buffers, then the gateway's
+    const one = `GET /healthz HTTP/1.1\r\nhost: x\r\nx-pad: ${'p'.repeat(200)}\r\n\r\n`;
+    const burst = one.repeat(Math.ceil((64 * 1024 * 1024) / one.length));
+    sock.write(burst);
+    // A gateway that went on reading would take every request (the client's buffer empties) and hold the
+    // answers in memory; this one stops reading once its answers stop draining, so requests stay queued here.
+    // (The gateway before this bound took every byte of the burst in ~2 s.)
+    const deadline = Date.now() + 3_000;
+    while (sock.writableLength > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(sock.writableLength).toBeGreaterThan(0);
+    // The gateway still serves others.
+    const res = await request(`${stack.http}/healthz`);
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+  });
+
   it('HEAD gets the headers without the body', async () => {
     const stack = await startStack();
     const sock = rawSocket(stack.gw.ports.http);

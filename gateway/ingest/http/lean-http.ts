@@ -251,6 +251,8 @@ class Connection {
   private keepAlive = true;
   private paused = false;
   private pumping = false;
+  /** An answer is waiting for the client to read: nothing more is read or parsed until it drains. */
+  private draining = false;
   /** The client half-closed: answer what is in progress, then close. */
   private ended = false;
 
@@ -311,6 +313,7 @@ class Connection {
     this.pumping = true;
     try {
       for (;;) {
+        if (this.draining) return;
         if (this.state === 'head') {
           if (!this.readHead()) return;
         } else if (this.state === 'body') {
@@ -466,18 +469,36 @@ class Connection {
       this.socket.end(data);
       return;
     }
-    this.socket.write(data);
+    const flushed = this.socket.write(data);
     this.state = 'head';
     this.body = null;
     this.started = 0;
     this.idleSince = performance.now();
+    if (!flushed) {
+      // The client is not reading its answers: read nothing more from it until they have drained, as
+      // node:http does, so pipelined requests cannot pile up answers in memory.
+      this.draining = true;
+      this.socket.pause();
+      this.paused = true;
+      this.socket.once('drain', () => {
+        this.draining = false;
+        this.next();
+      });
+      return;
+    }
+    this.next();
+  }
+
+  /** After an answer: read on, and parse whatever was pipelined behind it. */
+  private next(): void {
+    if (this.state === 'closed') return;
     if (this.paused) {
       this.paused = false;
       this.socket.resume();
     }
-    if (this.buf !== null) {
-      this.started = this.idleSince;
-      // Pipelined requests: parsed now, unless this answer came from inside the parse loop, which goes on.
+    if (this.buf !== null && this.state === 'head') {
+      if (this.started === 0) this.started = performance.now();
+      // Parsed now, unless this answer came from inside the parse loop, which goes on.
       if (!this.pumping) this.pump();
     }
   }
