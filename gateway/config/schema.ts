@@ -140,7 +140,7 @@ export const configSchema = z
           .nonnegative()
           .default(2)
           .describe(
-            'how long an append waits for others to share its commit when none is in flight (one in flight: the next starts when it ends)',
+            'how long an append waits for others to share its commit when none is in flight (one in flight: the next starts when it ends; 128 appends queued: at once)',
           ),
         maxBytes: z.number().int().positive().default(1_073_741_824).describe('store cap (1 GiB)'),
         whenFull: z.enum(['block', 'drop_oldest']).default('block').describe('push back, or drop the oldest (counted)'),

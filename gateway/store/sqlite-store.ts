@@ -52,6 +52,11 @@ export interface SqliteStoreOptions {
 
 export const DEFAULT_ROW_MAX_BYTES = 16_384;
 export const DEFAULT_ROW_CACHE_BYTES = 8 * 1024 * 1024;
+/**
+ * Appends that make a group worth committing without waiting out `groupCommitMs`: more than the HTTP closed
+ * loop gathers between commits (~50 at 100 connections), fewer than a parser batch brings at once (~175).
+ */
+export const FULL_GROUP_APPENDS = 128;
 
 /** One stored row: the JSON objects of `points` records joined by commas. */
 interface PackedRow {
@@ -176,6 +181,7 @@ export class SqliteStore implements Store {
   private ackQueue: QueuedAck[] = [];
   private queuedBytes = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private timerIsImmediate = false;
   /** When the oldest queued append or ack was queued (performance.now()). */
   private queuedSince = 0;
   private closed = false;
@@ -240,6 +246,14 @@ export class SqliteStore implements Store {
 
   private queued(): void {
     if (this.queue.length + this.ackQueue.length === 1) this.queuedSince = performance.now();
+    if (this.queue.length === FULL_GROUP_APPENDS && this.timer !== null && !this.timerIsImmediate) {
+      // A full group need not wait for more: it goes at the end of this event-loop turn, with whatever else
+      // this turn appends (a parser batch's messages arrive together; frame path +5–6 %, docs/performance.md).
+      clearTimeout(this.timer as NodeJS.Timeout);
+      this.timer = null;
+      this.setFlushTimer(0);
+      return;
+    }
     this.schedule();
   }
 
@@ -251,7 +265,13 @@ export class SqliteStore implements Store {
    */
   private schedule(): void {
     if (this.timer || this.committing) return;
-    const ms = this.opts.groupCommitMs - (performance.now() - this.queuedSince);
+    const ms =
+      this.queue.length >= FULL_GROUP_APPENDS ? 0 : this.opts.groupCommitMs - (performance.now() - this.queuedSince);
+    this.setFlushTimer(ms);
+  }
+
+  private setFlushTimer(ms: number): void {
+    this.timerIsImmediate = ms < 1;
     this.timer = ms >= 1 ? setTimeout(() => this.flush(), ms) : setImmediate(() => this.flush());
   }
 

@@ -58,6 +58,21 @@ describe('group commit', () => {
     expect(store.stats().depthPoints).toBe(3);
   });
 
+  it('commits a full group at once instead of waiting out groupCommitMs', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path, { groupCommitMs: 600, sync: 'full' });
+    await store.append('warm', [rec('v', 0)]); // the commit thread is up
+    const t0 = performance.now();
+    // A parser batch's worth of appends in one turn (128, the store's FULL_GROUP_APPENDS): they need not wait.
+    await Promise.all(Array.from({ length: 128 }, (_, i) => store.append(`d${i}`, [rec('v', i)])));
+    expect(performance.now() - t0).toBeLessThan(300);
+    // Fewer appends still wait for groupCommitMs, to share a commit with what comes next.
+    const t1 = performance.now();
+    await store.append('single', [rec('v', 1)]);
+    expect(performance.now() - t1).toBeGreaterThanOrEqual(550);
+    expect(store.stats().depthPoints).toBe(130);
+  });
+
   it('does not resolve an append before its commit', async () => {
     const path = join(tempDir(), 's.db');
     const store = openAt(path, { groupCommitMs: 50 });
