@@ -42,6 +42,13 @@ function reader(sock: Socket) {
   };
 }
 
+/** A raw connection to `port`, connected, with a reader on what the server writes back. */
+async function connected(port: number) {
+  const sock = rawSocket(port);
+  await once(sock, 'connect');
+  return { sock, r: reader(sock) };
+}
+
 const statuses = (t: string) => [...t.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
 function post(token: string, body: string, extra = ''): string {
@@ -53,9 +60,7 @@ const rec = (v: number) => JSON.stringify({ variable: 'temperature', value: v })
 describe('HTTP/1.1 on the ingest port (lean engine)', () => {
   it('answers pipelined requests in order on one keep-alive connection, chunked bodies included', async () => {
     const stack = await startStack();
-    const sock = rawSocket(stack.gw.ports.http);
-    await once(sock, 'connect');
-    const r = reader(sock);
+    const { sock, r } = await connected(stack.gw.ports.http);
     const chunkedBody = rec(3);
     const chunked =
       'POST /data HTTP/1.1\r\nhost: x\r\ndevice-token: wire-a\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n' +
@@ -76,9 +81,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('reads a body that arrives a few bytes at a time, and answers 100-continue before it', async () => {
     const stack = await startStack();
-    const sock = rawSocket(stack.gw.ports.http);
-    await once(sock, 'connect');
-    const r = reader(sock);
+    const { sock, r } = await connected(stack.gw.ports.http);
     const body = rec(7);
     sock.write(
       post('wire-b', '', 'expect: 100-continue\r\n').replace('content-length: 0', `content-length: ${body.length}`),
@@ -95,23 +98,17 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('closes after the answer for HTTP/1.0 and Connection: close, keeps HTTP/1.0 keep-alive open', async () => {
     const stack = await startStack();
-    const a = rawSocket(stack.gw.ports.http);
-    await once(a, 'connect');
-    const ra = reader(a);
+    const { sock: a, r: ra } = await connected(stack.gw.ports.http);
     a.write('GET /healthz HTTP/1.0\r\n\r\n');
     await ra.closes();
     expect(ra.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*connection: close\r\n/);
 
-    const b = rawSocket(stack.gw.ports.http);
-    await once(b, 'connect');
-    const rb = reader(b);
+    const { sock: b, r: rb } = await connected(stack.gw.ports.http);
     b.write('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     await rb.closes();
     expect(statuses(rb.text())).toEqual([200]);
 
-    const c = rawSocket(stack.gw.ports.http);
-    await once(c, 'connect');
-    const rc = reader(c);
+    const { sock: c, r: rc } = await connected(stack.gw.ports.http);
     c.write('GET /healthz HTTP/1.0\r\nconnection: keep-alive\r\n\r\n');
     await rc.until((t) => statuses(t).length === 1);
     c.write('GET /healthz HTTP/1.0\r\nconnection: keep-alive\r\n\r\n');
@@ -121,9 +118,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('answers a request whose client half-closed right after sending it, then closes', async () => {
     const stack = await startStack();
-    const sock = rawSocket(stack.gw.ports.http);
-    await once(sock, 'connect');
-    const r = reader(sock);
+    const { sock, r } = await connected(stack.gw.ports.http);
     sock.end(post('wire-c', rec(1)));
     await r.closes();
     expect(statuses(r.text())).toEqual([200]);
@@ -152,9 +147,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('HEAD gets the headers without the body', async () => {
     const stack = await startStack();
-    const sock = rawSocket(stack.gw.ports.http);
-    await once(sock, 'connect');
-    const r = reader(sock);
+    const { sock, r } = await connected(stack.gw.ports.http);
     sock.write('HEAD /healthz HTTP/1.1\r\nhost: x\r\n\r\nGET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
     const text = await r.until((t) => statuses(t).length === 2 && t.endsWith('}'));
     const [head, get] = text.split(/(?=HTTP\/1\.1 )/);
@@ -192,12 +185,8 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
   ];
   it.each(refused)('refuses %s and closes that connection only', async (_name, bytes, status) => {
     const stack = await startStack();
-    const bystander = rawSocket(stack.gw.ports.http);
-    await once(bystander, 'connect');
-    const rb = reader(bystander);
-    const sock = rawSocket(stack.gw.ports.http);
-    await once(sock, 'connect');
-    const r = reader(sock);
+    const { sock: bystander, r: rb } = await connected(stack.gw.ports.http);
+    const { sock, r } = await connected(stack.gw.ports.http);
     sock.write(bytes);
     await r.closes();
     expect(statuses(r.text())[0]).toBe(status);
@@ -211,9 +200,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('a malformed chunk in a body being read answers 400 naming it, counted as an invalid body', async () => {
     const stack = await startStack();
-    const sock = rawSocket(stack.gw.ports.http);
-    await once(sock, 'connect');
-    const r = reader(sock);
+    const { sock, r } = await connected(stack.gw.ports.http);
     sock.write(
       'POST /data HTTP/1.1\r\nhost: x\r\ndevice-token: t\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n',
     );
@@ -226,9 +213,7 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
 
   it('a request started but never finished is cut off at requestTimeoutMs with 408', async () => {
     const stack = await startStack({ http: { headersTimeoutMs: 400, requestTimeoutMs: 600 } });
-    const sock = rawSocket(stack.gw.ports.http);
-    await once(sock, 'connect');
-    const r = reader(sock);
+    const { sock, r } = await connected(stack.gw.ports.http);
     sock.write(post('wire-d', '').replace('content-length: 0', 'content-length: 100'));
     sock.write('{"variable":');
     const t0 = Date.now();

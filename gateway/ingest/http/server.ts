@@ -34,7 +34,7 @@ import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
 import type { IngestInput, IngestPipeline } from '../pipeline.js';
-import { createLeanServer, type LeanRequest, type LeanResponse, type LeanServer } from './lean-http.js';
+import { createLeanServer, type LeanRequest, type LeanResponse } from './lean-http.js';
 import { readBody } from './read-body.js';
 import { tokenFromHeaders } from './token.js';
 
@@ -293,7 +293,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
   };
 
   if (config.engine === 'lean') {
-    const lean: LeanServer = createLeanServer(
+    return createLeanServer(
       {
         bodyLimitBytes: config.bodyLimitBytes,
         headersTimeoutMs: config.headersTimeoutMs,
@@ -305,7 +305,6 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
       },
       handler,
     );
-    return lean;
   }
 
   const timeouts = {
