@@ -34,6 +34,44 @@ describe('group commit', () => {
     });
   }
 
+  it('gives each stored row the id it has in the file when one commit holds many devices, each over several rows', async () => {
+    const path = join(tempDir(), 's.db');
+    // Rows of ~2 records: a device's append of up to 7 records is split over several rows.
+    const store = openAt(path, { groupCommitMs: 200, rowMaxBytes: 130, sync: 'full' });
+    const devices = Array.from({ length: 45 }, (_, d) => `tok-${d}`);
+    let commits = 0;
+    const unsub = events.storeCommit.subscribe(() => commits++);
+    await Promise.all(
+      devices.map((t, d) =>
+        store.append(
+          t,
+          Array.from({ length: 1 + (d % 7) }, (_, i) => rec(`v${i}`, `${t}-${i}`, i)),
+        ),
+      ),
+    );
+    unsub();
+    expect(commits).toBe(1);
+    const reader = new Database(path, { readonly: true });
+    const fileRows = reader.prepare('SELECT id, payload FROM points WHERE token = ? ORDER BY id');
+    let rowsInFile = 0;
+    for (const t of devices) {
+      const batch = store.peek(t, 1_000_000);
+      const inFile = fileRows.all(t) as Array<{ id: number; payload: Buffer | string }>;
+      rowsInFile += inFile.length;
+      // The ids the store hands the forwarder are the file's ids for the same rows.
+      expect(batch?.ids).toEqual(inFile.map((r) => r.id));
+      expect(batch?.body).toBe(`[${inFile.map((r) => r.payload.toString()).join(',')}]`);
+    }
+    // Many rows in the one transaction, most devices over several of them.
+    expect(rowsInFile).toBeGreaterThan(64);
+    // Acknowledging by those ids removes exactly those rows.
+    await Promise.all(devices.slice(0, 20).map((t) => store.ackWithNextCommit(store.peek(t, 1_000_000)?.ids ?? [])));
+    const left = reader.prepare('SELECT DISTINCT token FROM points ORDER BY token').pluck().all();
+    reader.close();
+    expect(left).toEqual(devices.slice(20).sort());
+    expect(store.stats().depthPoints).toBe(devices.slice(20).reduce((n, _t, i) => n + 1 + ((i + 20) % 7), 0));
+  });
+
   it('starts the next group commit as soon as the one in flight has committed, not a groupCommitMs later', async () => {
     const path = join(tempDir(), 's.db');
     const store = openAt(path, { groupCommitMs: 600, sync: 'full' });
