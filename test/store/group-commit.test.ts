@@ -39,13 +39,14 @@ describe('group commit', () => {
     // Rows of ~2 records: a device's append of up to 7 records is split over several rows.
     const store = openAt(path, { groupCommitMs: 200, rowMaxBytes: 130, sync: 'full' });
     const devices = Array.from({ length: 45 }, (_, d) => `tok-${d}`);
+    const records = (d: number) => 1 + (d % 7);
     let commits = 0;
     const unsub = events.storeCommit.subscribe(() => commits++);
     await Promise.all(
       devices.map((t, d) =>
         store.append(
           t,
-          Array.from({ length: 1 + (d % 7) }, (_, i) => rec(`v${i}`, `${t}-${i}`, i)),
+          Array.from({ length: records(d) }, (_, i) => rec(`v${i}`, `${t}-${i}`, i)),
         ),
       ),
     );
@@ -69,7 +70,7 @@ describe('group commit', () => {
     const left = reader.prepare('SELECT DISTINCT token FROM points ORDER BY token').pluck().all();
     reader.close();
     expect(left).toEqual(devices.slice(20).sort());
-    expect(store.stats().depthPoints).toBe(devices.slice(20).reduce((n, _t, i) => n + 1 + ((i + 20) % 7), 0));
+    expect(store.stats().depthPoints).toBe(devices.slice(20).reduce((n, _t, i) => n + records(i + 20), 0));
   });
 
   it('starts the next group commit as soon as the one in flight has committed, not a groupCommitMs later', async () => {
