@@ -79,6 +79,20 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
     await waitFor(() => stack.sim.stats().tokens['wire-a']?.points === 4);
   });
 
+  it('reads header names in any case and values without the spaces and tabs around them', async () => {
+    const stack = await startStack();
+    const { sock, r } = await connected(stack.gw.ports.http);
+    const body = rec(5);
+    sock.write(
+      `POST /data HTTP/1.1\r\nHost:x\r\nDevice-Token: \t wire-ows\t \r\nCONTENT-TYPE:application/json  \r\n` +
+        `Content-Length:\t${body.length}\r\n\r\n${body}`,
+    );
+    const text = await r.until((t) => statuses(t).length === 1);
+    expect(statuses(text)).toEqual([200]);
+    // The token was read as "wire-ows": its point reached the cloud under that token.
+    await waitFor(() => stack.sim.stats().tokens['wire-ows']?.points === 1);
+  });
+
   it('reads a body that arrives a few bytes at a time, and answers 100-continue before it', async () => {
     const stack = await startStack();
     const { sock, r } = await connected(stack.gw.ports.http);
@@ -178,6 +192,8 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
     ['an obs-fold header line', 'GET /healthz HTTP/1.1\r\nhost: x\r\nx-a: 1\r\n  folded\r\n\r\n', 400],
     ['a bare LF inside a header', 'GET /healthz HTTP/1.1\r\nhost: x\r\nx-a: 1\nx-b: 2\r\n\r\n', 400],
     ['a space before the colon', 'GET /healthz HTTP/1.1\r\nhost : x\r\n\r\n', 400],
+    ['a header line without a colon', 'GET /healthz HTTP/1.1\r\nhost: x\r\nno-colon\r\nx-b: 2\r\n\r\n', 400],
+    ['an empty header name', 'GET /healthz HTTP/1.1\r\nhost: x\r\n: 1\r\n\r\n', 400],
     ['a malformed request line', 'GET  /healthz HTTP/1.1\r\n\r\n', 400],
     ['an unknown HTTP version', 'GET /healthz HTTP/2.0\r\n\r\n', 400],
     ['an expectation other than 100-continue', 'GET /healthz HTTP/1.1\r\nhost: x\r\nexpect: magic\r\n\r\n', 417],

@@ -120,18 +120,26 @@ interface Head {
   headers: IncomingHttpHeaders;
 }
 
+/** Parses a request head (without its final CRLF CRLF): one pass over the text, no per-line arrays or regex trims. */
 function parseHead(text: string): Head {
-  const lines = text.split('\r\n');
-  const m = REQUEST_LINE.exec(lines[0] ?? '');
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = text.length;
+  const m = REQUEST_LINE.exec(text.slice(0, eol));
   if (!m) throw new BadRequestError('malformed request line');
   const headers: Record<string, string> = {};
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new BadRequestError('malformed header line');
-    const name = line.slice(0, colon);
+  for (let pos = eol + 2; pos < text.length; ) {
+    let end = text.indexOf('\r\n', pos);
+    if (end < 0) end = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon <= pos || colon > end) throw new BadRequestError('malformed header line');
+    const name = text.slice(pos, colon);
     if (!TOKEN.test(name)) throw new BadRequestError('malformed header name');
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    // Optional whitespace around the value is spaces and tabs only (RFC 9110 §5.6.3).
+    let from = colon + 1;
+    while (from < end && isOws(text.charCodeAt(from))) from++;
+    let to = end;
+    while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+    const value = text.slice(from, to);
     if (BAD_VALUE.test(value)) throw new BadRequestError('control character in a header value');
     const key = name.toLowerCase();
     const seen = headers[key];
@@ -139,8 +147,13 @@ function parseHead(text: string): Head {
     else if (key === 'content-length') {
       if (seen !== value) throw new BadRequestError('conflicting Content-Length headers');
     } else if (!FIRST_WINS.has(key)) headers[key] = `${seen}, ${value}`;
+    pos = end + 2;
   }
   return { method: m[1] as string, url: m[2] as string, version: m[3] === '0' ? '1.0' : '1.1', headers };
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 type Framing = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' };
