@@ -42,6 +42,8 @@ export interface JobGroup {
   /** Present when the token is new to the file: `tokens` gets (tkey, sealedToken). */
   sealedToken?: Stored;
   rows: JobRow[];
+  /** `in_index` for these rows: 0 when the store holds the device's queue in memory (sqlite-schema.ts). */
+  inIndex: 0 | 1;
 }
 
 export interface CommitJob {
@@ -111,7 +113,7 @@ const tx = db.transaction((job, out) => {
     if (g.sealedToken !== undefined) insertToken.run(g.tkey, blob(g.sealedToken));
     let first = 0;
     for (const r of g.rows) {
-      const id = Number(insertRow.run(g.tkey, blob(r.payload), r.bytes, r.points, job.now).lastInsertRowid);
+      const id = Number(insertRow.run(g.tkey, blob(r.payload), r.bytes, r.points, job.now, g.inIndex).lastInsertRowid);
       if (first === 0) first = id;
     }
     out.firstIds.push(first);

@@ -7,9 +7,15 @@
  *   `points` records. `token` is the device token, or its HMAC when encrypted; `payload` is the records'
  *   JSON objects joined by commas (a slice of a JSON array, without the brackets), or `iv|tag|ciphertext`
  *   of that text when encrypted; `bytes` is its length + 1 (its share of a JSON array, comma included)
- *   and is what `store.maxBytes` counts.
+ *   and is what `store.maxBytes` counts. `in_index` is 1 when the row is in `points_by_token` (the
+ *   per-device index the forwarder reads a device's queue by), 0 when it was written for a device whose
+ *   whole queue the gateway holds in memory (SqliteStore's row cache): such rows skip the index, whose
+ *   pages one commit would otherwise touch once per device. Rule: a device's `in_index = 0` rows exist
+ *   only while its queue is cached; whatever drops the cache first sets them to 1 (and opening the file
+ *   sets every row to 1).
  *   Version 1 kept one row per point; such a row is a valid version 2 row with `points` = 1, so opening a
- *   version 1 file adds the column (default 1) and carries on.
+ *   version 1 file adds the column (default 1) and carries on. Version 2 indexed every row on
+ *   (token, id); opening it adds `in_index` (default 1) and swaps that index for the partial one.
  * - `tokens`: token key → token (sealed when encrypted), so pending tokens can be listed at open.
  * - `dead_letters`: `body` is `{"token","message","records","topic"?}` as JSON (sealed when encrypted);
  *   `raw` keeps the bytes of a tampered point for forensics.
@@ -22,7 +28,7 @@ import Database from 'better-sqlite3';
 import { StoreOpenError } from '../errors.js';
 import { type Cipher, KEY_ENV } from './encryption.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -33,9 +39,9 @@ CREATE TABLE IF NOT EXISTS points (
   payload BLOB NOT NULL,
   bytes INTEGER NOT NULL,
   points INTEGER NOT NULL DEFAULT 1,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  in_index INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX IF NOT EXISTS points_token_id ON points (token, id);
 CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   device_id TEXT NOT NULL,
@@ -47,6 +53,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE TABLE IF NOT EXISTS refused_tokens (tkey TEXT PRIMARY KEY, token BLOB NOT NULL) WITHOUT ROWID;
 `;
+
+/** The per-device index, over the rows that are not held in the gateway's row cache (see `in_index` above). */
+const INDEX_DDL = 'CREATE INDEX IF NOT EXISTS points_by_token ON points (token, id) WHERE in_index = 1;';
 
 export interface OpenDatabaseOptions {
   path: string;
@@ -72,6 +81,8 @@ export function openDatabase(opts: OpenDatabaseOptions): Database.Database {
     db.pragma(`synchronous = ${opts.sync === 'full' ? 'FULL' : 'NORMAL'}`);
     db.exec(DDL);
     checkMeta(db, opts);
+    // After the migration: a version 2 file has no `in_index` column until then.
+    db.exec(INDEX_DDL);
     return db;
   } catch (err) {
     db.close();
@@ -124,6 +135,10 @@ function migrate(db: Database.Database, from: number): void {
     const columns = db.prepare('PRAGMA table_info(points)').all() as Array<{ name: string }>;
     if (from < 2 && !columns.some((c) => c.name === 'points')) {
       db.exec('ALTER TABLE points ADD COLUMN points INTEGER NOT NULL DEFAULT 1');
+    }
+    if (from < 3 && !columns.some((c) => c.name === 'in_index')) {
+      db.exec('ALTER TABLE points ADD COLUMN in_index INTEGER NOT NULL DEFAULT 1');
+      db.exec('DROP INDEX IF EXISTS points_token_id');
     }
     db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
   })();

@@ -3,7 +3,8 @@ import type Database from 'better-sqlite3';
 
 /** The writes both connections run: the main one (replay, dead letters) and the commit thread's. */
 export const WRITE_SQL = {
-  insertRow: 'INSERT INTO points (token, payload, bytes, points, created_at) VALUES (?, ?, ?, ?, ?)',
+  /** The last value is `in_index` (sqlite-schema.ts): 0 only for a device whose queue the store holds in memory. */
+  insertRow: 'INSERT INTO points (token, payload, bytes, points, created_at, in_index) VALUES (?, ?, ?, ?, ?, ?)',
   insertToken: 'INSERT OR IGNORE INTO tokens (tkey, token) VALUES (?, ?)',
   deleteRowMeta: 'DELETE FROM points WHERE id = ? RETURNING token, bytes, points',
   /** With `.pluck()`: the ids of the oldest rows, for `drop_oldest` evictions. */
@@ -16,12 +17,20 @@ export function prepareStatements(db: Database.Database) {
     insertToken: db.prepare(WRITE_SQL.insertToken),
     deleteRow: db.prepare('DELETE FROM points WHERE id = ? RETURNING token, payload, bytes, points'),
     deleteRowMeta: db.prepare(WRITE_SQL.deleteRowMeta),
-    peekRows: db.prepare('SELECT id, payload, bytes, points FROM points WHERE token = ? ORDER BY id'),
-    firstOfToken: db.prepare('SELECT id FROM points WHERE token = ? ORDER BY id LIMIT 1').pluck(),
+    // A device read from the file is not in the row cache, so all its rows are in the index (sqlite-schema.ts).
+    peekRows: db.prepare('SELECT id, payload, bytes, points FROM points WHERE token = ? AND in_index = 1 ORDER BY id'),
+    firstOfToken: db.prepare('SELECT id FROM points WHERE token = ? AND in_index = 1 ORDER BY id LIMIT 1').pluck(),
+    /** Puts one row into the per-device index (its device's cached queue is being dropped). */
+    indexRow: db.prepare('UPDATE points SET in_index = 1 WHERE id = ? AND in_index = 0'),
+    /** The same for every row of one device: a full scan, for a cached queue found out of step with the file. */
+    indexToken: db.prepare('UPDATE points SET in_index = 1 WHERE token = ? AND in_index = 0'),
+    /** At open and reload, when no queue is cached: a full scan. */
+    indexAll: db.prepare('UPDATE points SET in_index = 1 WHERE in_index = 0'),
     firstOverall: db.prepare('SELECT id, created_at FROM points ORDER BY id LIMIT 1'),
     totals: db.prepare('SELECT COALESCE(SUM(points), 0) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM points'),
+    // Run after indexAll, so the partial index covers every row and serves the grouping without a sort.
     heads: db.prepare(
-      'SELECT token AS tkey, MIN(id) AS oldestId, SUM(points) AS n, SUM(bytes) AS bytes FROM points GROUP BY token',
+      'SELECT token AS tkey, MIN(id) AS oldestId, SUM(points) AS n, SUM(bytes) AS bytes FROM points WHERE in_index = 1 GROUP BY token',
     ),
     allTokens: db.prepare('SELECT tkey, token FROM tokens'),
     insertDead: db.prepare(

@@ -151,6 +151,8 @@ interface Inserted {
   firstId: number;
   n: number;
   bytes: number;
+  /** The rows' `in_index`: 0 when they were written for a cached queue (sqlite-schema.ts). */
+  inIndex: 0 | 1;
 }
 
 export class SqliteStore implements Store {
@@ -401,6 +403,7 @@ export class SqliteStore implements Store {
           bytes: r.bytes,
           points: r.points,
         })),
+        inIndex: this.willCache(g) ? 0 : 1,
       })),
       now,
       over: this.opts.whenFull === 'drop_oldest' ? this.depthBytes + bytes - this.opts.maxBytes : null,
@@ -413,7 +416,14 @@ export class SqliteStore implements Store {
     const dropped = this.afterRemoval(new Map(result.evicted));
     groups.forEach((g, i) => {
       this.afterInsert(
-        { token: g.token, tkey: g.tkey, firstId: result.firstIds[i]!, n: g.points, bytes: g.bytes },
+        {
+          token: g.token,
+          tkey: g.tkey,
+          firstId: result.firstIds[i]!,
+          n: g.points,
+          bytes: g.bytes,
+          inIndex: job.groups[i]!.inIndex,
+        },
         now,
         g.rows,
       );
@@ -428,12 +438,12 @@ export class SqliteStore implements Store {
     if (batch.length > 0) this.emit(this.appendListeners);
   }
 
-  /** Inserts one append's rows (inside a transaction); returns the first row's id. */
+  /** Inserts one append's rows (inside a transaction; into the per-device index); returns the first row's id. */
   private insertRows(tkey: string, rows: readonly PackedRow[], now: number): number {
     let firstId = 0;
     for (const r of rows) {
       const id = Number(
-        this.st.insertRow.run(tkey, this.codec.sealPayload(r.text, tkey), r.bytes, r.points, now).lastInsertRowid,
+        this.st.insertRow.run(tkey, this.codec.sealPayload(r.text, tkey), r.bytes, r.points, now, 1).lastInsertRowid,
       );
       if (firstId === 0) firstId = id;
     }
@@ -693,7 +703,8 @@ export class SqliteStore implements Store {
         this.st.deleteDead.run(r.id);
         replayed++;
         points += d.records.length;
-        if (d.records.length > 0) inserted.push({ token: d.token, tkey, firstId, n: d.records.length, bytes });
+        if (d.records.length > 0)
+          inserted.push({ token: d.token, tkey, firstId, n: d.records.length, bytes, inIndex: 1 });
       }
       this.bumpWrites();
     })();
@@ -733,7 +744,9 @@ export class SqliteStore implements Store {
   /**
    * Applies a committed insert to the counters. `rows` (the inserted rows, ids from `firstId` on: one
    * transaction's AUTOINCREMENT ids are consecutive) extend the device's cached queue; without them (a
-   * replay on the main connection) the device is read from the file until its queue next empties.
+   * replay on the main connection) the device is read from the file until its queue next empties. Rows
+   * written outside the index for a queue that is not cached after all (it outgrew the cache, or the cache
+   * was dropped while they were being committed) are put into the index here.
    */
   private afterInsert(ins: Inserted, at: number, rows?: readonly PackedRow[]): void {
     if (this.depthPoints === 0) {
@@ -753,17 +766,33 @@ export class SqliteStore implements Store {
       if (rows && this.cacheMaxBytes > 0) this.cache.set(ins.tkey, { rows: [], start: 0, points: 0, bytes: 0 });
     }
     const q = this.cache.get(ins.tkey);
-    if (!q) return;
-    if (!rows || this.cacheBytes + ins.bytes > this.cacheMaxBytes) {
-      this.uncache(ins.tkey);
+    if (q && rows && this.cacheBytes + ins.bytes <= this.cacheMaxBytes) {
+      rows.forEach((r, i) => {
+        q.rows.push({ id: ins.firstId + i, text: r.text, bytes: r.bytes, points: r.points });
+      });
+      q.points += ins.n;
+      q.bytes += ins.bytes;
+      this.cacheBytes += ins.bytes;
       return;
     }
-    rows.forEach((r, i) => {
-      q.rows.push({ id: ins.firstId + i, text: r.text, bytes: r.bytes, points: r.points });
+    this.uncache(ins.tkey);
+    if (ins.inIndex === 0) this.index(Array.from({ length: rows?.length ?? 0 }, (_, i) => ins.firstId + i));
+  }
+
+  /** Whether a commit's rows for this device will extend a cached queue (so they can skip the index). */
+  private willCache(g: { token: string; tkey: string }): boolean {
+    return this.cacheMaxBytes > 0 && !this.reloadPending && (this.cache.has(g.tkey) || !this.entries.has(g.token));
+  }
+
+  /**
+   * Puts rows into the per-device index (sqlite-schema.ts). On the main connection, without the fsync: if
+   * it is lost, opening the file indexes every row anyway.
+   */
+  private index(ids: readonly number[]): void {
+    if (ids.length === 0) return;
+    this.withoutSync(() => {
+      for (const id of ids) this.st.indexRow.run(id);
     });
-    q.points += ins.n;
-    q.bytes += ins.bytes;
-    this.cacheBytes += ins.bytes;
   }
 
   /** The device's cached queue, if it is complete and agrees with the counters. */
@@ -772,13 +801,23 @@ export class SqliteStore implements Store {
     if (!q || this.reloadPending) return undefined;
     if (q.start < q.rows.length && q.rows[q.start]!.id === e.oldestId && q.points === e.count) return q;
     // Out of step with the file's counters (should not happen): read from the file from now on.
-    this.uncache(e.tkey);
+    this.uncache(e.tkey, true);
     return undefined;
   }
 
-  private uncache(tkey: string): void {
+  /**
+   * Drops a device's cached queue; from now on it is read from the file, so its rows that skipped the index
+   * go into it first: the cached rows' ids, or (`outOfStep`, the cache no longer agrees with the file) every
+   * row of the device, found by a full scan.
+   */
+  private uncache(tkey: string, outOfStep = false): void {
     const q = this.cache.get(tkey);
     if (!q) return;
+    if (outOfStep) {
+      this.withoutSync(() => {
+        this.st.indexToken.run(tkey);
+      });
+    } else this.index(q.rows.slice(q.start).map((r) => r.id));
     this.cacheBytes -= q.bytes;
     this.cache.delete(tkey);
   }
@@ -792,7 +831,7 @@ export class SqliteStore implements Store {
     const q = this.cache.get(tkey);
     if (!q) return undefined;
     if (q.start >= q.rows.length || q.rows[q.start]!.id !== r.minId) {
-      this.uncache(tkey);
+      this.uncache(tkey, true);
       return undefined;
     }
     let points = 0;
@@ -808,7 +847,7 @@ export class SqliteStore implements Store {
     q.bytes -= bytes;
     this.cacheBytes -= bytes;
     if (points !== r.n || bytes !== r.bytes) {
-      this.uncache(tkey);
+      this.uncache(tkey, true);
       return undefined;
     }
     if (q.start > 64 && q.start * 2 > q.rows.length) {
@@ -863,6 +902,11 @@ export class SqliteStore implements Store {
         this.opts.log?.error('store: a device token failed authentication; its points cannot be forwarded');
       }
     }
+    // No queue is cached now, so every row goes into the per-device index (rows written for the caches of
+    // a gateway that stopped, or that this process dropped just above).
+    this.withoutSync(() => {
+      this.st.indexAll.run();
+    });
     const totals = this.st.totals.get() as { n: number; bytes: number };
     this.depthPoints = totals.n;
     this.depthBytes = totals.bytes;

@@ -1,7 +1,8 @@
 /**
  * Store file versions: a version 1 file (one row per point, written by tago-edge 0.1 before rows held a
- * whole append) opens, keeps every pending point in order and is upgraded in place; a file newer than this
- * build is refused with a clear error instead of being misread.
+ * whole append) and a version 2 file (every row in the (token, id) index) open, keep every pending point in
+ * order and are upgraded in place; a file newer than this build is refused with a clear error instead of
+ * being misread.
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -48,7 +49,57 @@ function writeV1(path: string, tokens: Record<string, unknown[]>): void {
   db.close();
 }
 
+/** A version 2 file: version 1's table with `points`, rows of several records each. */
+function writeV2(path: string, tokens: Record<string, unknown[][]>): void {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(
+    V1_DDL.replace(
+      '  created_at INTEGER NOT NULL\n);\nCREATE INDEX',
+      '  created_at INTEGER NOT NULL,\n  points INTEGER NOT NULL DEFAULT 1\n);\nCREATE INDEX',
+    ).replace("('schema_version', '1')", "('schema_version', '2')"),
+  );
+  const insert = db.prepare('INSERT INTO points (token, payload, bytes, points, created_at) VALUES (?, ?, ?, ?, ?)');
+  for (const [token, rows] of Object.entries(tokens)) {
+    db.prepare('INSERT INTO tokens VALUES (?, ?)').run(token, token);
+    for (const records of rows) {
+      const text = records.map((r) => JSON.stringify(r)).join(',');
+      insert.run(token, text, Buffer.byteLength(text) + 1, records.length, Date.now());
+    }
+  }
+  db.close();
+}
+
 describe('store schema versions', () => {
+  it('opens a version 2 file, reads each device from the new partial index and upgrades the file', async () => {
+    const path = join(tempDir(), 'tago-edge.db');
+    const a = [[rec('v', 1, 1), rec('v', 2, 2)], [rec('v', 3, 3)]];
+    const b = [[rec('w', 'x', 4)]];
+    writeV2(path, { 'tok-a': a, 'tok-b': b });
+    // No row cache: every peek is a read of the index.
+    const store = openAt(path, { rowCacheBytes: 0 });
+    expect(store.stats()).toMatchObject({ depthPoints: 4 });
+    await store.append('tok-a', [rec('v', 4, 5)]);
+    expect(store.peek('tok-a', 100_000)?.records).toEqual([...a.flat(), rec('v', 4, 5)]);
+    expect(store.peek('tok-b', 100_000)?.records).toEqual(b.flat());
+    await store.close();
+
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(
+      String(SCHEMA_VERSION),
+    );
+    const indexes = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'points'")
+      .pluck()
+      .all();
+    expect(indexes).toEqual(['points_by_token']);
+    const plan = db
+      .prepare("EXPLAIN QUERY PLAN SELECT id FROM points WHERE token = 'tok-a' AND in_index = 1 ORDER BY id")
+      .all() as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING (COVERING )?INDEX points_by_token/);
+    db.close();
+  });
+
   it('opens a version 1 file (one row per point), forwards its points in order and upgrades it', async () => {
     const path = join(tempDir(), 'tago-edge.db');
     const a = [rec('v', 1, 1), rec('v', 2, 2), rec('v', 3, 3)];

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { StoreFullError } from '../../gateway/errors.js';
 import { events } from '../../gateway/events.js';
@@ -253,6 +254,42 @@ describe('SqliteStore', () => {
     fromFile.ack(fromFile.peek('tok-1', 200_000)?.ids ?? []);
     expect(fromFile.peek('tok-1', 200_000)).toBeNull();
     expect(gw.peek('tok-1', 200_000)?.points).toBeGreaterThan(0);
+  });
+
+  it('keeps the rows of a queue it holds in memory out of the per-device index until that queue leaves memory', async () => {
+    const path = join(tempDir(), 's.db');
+    const store = openAt(path, { rowCacheBytes: 1_000 });
+    const inIndex = (token: string) => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db.prepare('SELECT in_index FROM points WHERE token = ? ORDER BY id').pluck().all(token);
+      } finally {
+        db.close();
+      }
+    };
+    await Promise.all([store.append('tok-a', [rec('v', 1, 1)]), store.append('tok-b', [rec('v', 'x'.repeat(2_000))])]);
+    await store.append('tok-a', [rec('v', 2, 2)]);
+    // tok-a fits the cache: its rows skip the index. tok-b never fitted: its row is in the index.
+    expect(inIndex('tok-a')).toEqual([0, 0]);
+    expect(inIndex('tok-b')).toEqual([1]);
+    // tok-a outgrows the cache: every row it has goes into the index, and it is read from the file.
+    await store.append('tok-a', [rec('v', 'y'.repeat(1_000), 3)]);
+    expect(inIndex('tok-a')).toEqual([1, 1, 1]);
+    expect(store.peek('tok-a', 100_000)?.records.map((r) => r.time)).toEqual([
+      rec('v', 1, 1).time,
+      rec('v', 2, 2).time,
+      rec('v', 0, 3).time,
+    ]);
+    // Its queue empties and starts again: cached again, out of the index again.
+    await store.ackWithNextCommit(store.peek('tok-a', 100_000)?.ids ?? []);
+    await store.append('tok-a', [rec('v', 4, 4)]);
+    expect(inIndex('tok-a')).toEqual([0]);
+    // Opened again (a restart), nothing is cached: every row is in the index and read from it.
+    await store.close();
+    const again = openAt(path, { rowCacheBytes: 0 });
+    expect(inIndex('tok-a')).toEqual([1]);
+    expect(again.peek('tok-a', 100_000)?.records).toEqual([rec('v', 4, 4)]);
+    expect(again.peek('tok-b', 100_000)?.points).toBe(1);
   });
 
   it('reads a device from the file again once another connection wrote to its queue', async () => {
