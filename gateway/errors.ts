@@ -1,7 +1,7 @@
 /**
  * The error catalogue: every error the gateway reports to a device, an operator or a script has a stable
  * `code` (callers branch on it, never on the message) and, where it answers a request, an HTTP status.
- * `test/unit/errors.test.ts` keeps this catalogue and docs/errors.md in step.
+ * `test/unit/docs-in-step.test.ts` keeps this catalogue and docs/errors.md in step.
  */
 export abstract class EdgeError extends Error {
   abstract readonly code: string;

@@ -8,7 +8,7 @@ import { exitWhenSettled } from '../exit.js';
 /**
  * V8's allocation-site pretenuring, off for the gateway process. Every message's objects live for a group
  * commit (milliseconds) and often across a scavenge, so V8 learns to allocate them straight in the old
- * generation, where they die and pile up until the next full GC. Measured (docs/performance.md, session 4):
+ * generation, where they die and pile up until the next full GC. Measured (docs/design/v8-pretenuring.md):
  * 5,000 idle connections + 5,000 points/s, RSS peak 353–366 → 213–265 MB; the hex-frame path +5–8 % msg/s
  * and −9 % CPU per message; json1 and HTTP unchanged. Set before the gateway's modules load and before any
  * traffic; TAGO_EDGE_V8_PRETENURING=on keeps V8's default.

@@ -2,7 +2,7 @@
  * Opens the store's SQLite file: pragmas, tables, and the meta checks that refuse a file this process
  * cannot read correctly (newer schema, missing or wrong encryption key).
  *
- * Tables (schema version 2):
+ * Tables (schema version 3):
  * - `points`: one row per append (a long append is split into rows of at most `rowMaxBytes`), holding
  *   `points` records. `token` is the device token, or its HMAC when encrypted; `payload` is the records'
  *   JSON objects joined by commas (a slice of a JSON array, without the brackets), or `iv|tag|ciphertext`

@@ -83,7 +83,7 @@ export async function httpBench(url: string, opts: HttpBenchOptions): Promise<Ht
  * `httpBench` in a fresh Node process (this module as its entry point), so the generator starts from the same
  * state for every measurement: in the full bench it used to run in the process that had just driven the MQTT
  * phases (500 MQTT.js clients, their garbage), and both the floor and the gateway measured lower and noisier
- * there (docs/performance.md, session 7). The window's edges come back as lines on stdout as they happen.
+ * there (docs/performance.md, method). The window's edges come back as lines on stdout as they happen.
  */
 export function httpBenchInChild(url: string, opts: HttpBenchOptions): Promise<HttpResult> {
   const { onWindow, ...rest } = opts;

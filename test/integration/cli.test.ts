@@ -108,7 +108,7 @@ describe('tago-edge CLI', () => {
 
   it('loads no native addon (store, parser sandbox) until a command that needs one runs', () => {
     // What bin/tago-edge.js loads before parsing argv. The gateway, cloud-sim, fleet, load-test and parser
-    // modules load inside their command (session 4: 102 -> 61 MB RSS for `--help`, less for every command).
+    // modules load inside their command (measured: 102 -> 61 MB RSS for `--help`, less for every command).
     const script = `await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))});
       console.log(JSON.stringify(process.report.getReport().sharedObjects));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });

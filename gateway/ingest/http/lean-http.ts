@@ -1,7 +1,7 @@
 /**
  * The ingest port's HTTP/1.1 server (`http.engine: lean`, the default): requests parsed straight off the socket
  * and each answer written as one buffer, without `node:http`'s per-request streams and objects. Measured on the
- * bench's `POST /data` (docs/performance.md, session 8): a bare responder on `node:net` costs ~11 µs per request
+ * bench's `POST /data` (docs/design/lean-http.md): a bare responder on `node:net` costs ~11 µs per request
  * where a bare `node:http` server costs ~20; the gateway's whole path went from 28–29k to 35–36k req/s.
  * `http.engine: node` keeps `node:http`.
  *

@@ -4,7 +4,7 @@
  * kernel's socket buffers and TCP flow control slows them, instead of thousands of messages waiting in the
  * heap: there they outlive V8's young generation and are paid for again by old-generation GC (with 500
  * busy connections, 10 QoS 1 publishes each in flight, that GC was most of the cost per message:
- * docs/performance.md, session 6).
+ * docs/design/read-gate.md).
  *
  * How: aedes reads one chunk from a socket at a time and asks for the next (`client._nextBatch`, also its
  * 'readable' listener) once the chunk's packets are handled. The gate wraps that step: while the bound is
