@@ -14,6 +14,7 @@ import { Progress } from './progress.js';
 import { type Report, writeReport } from './report/report.js';
 import { Sampler } from './sampler.js';
 import type { Ctx, RunSettings, ScenarioName, ScenarioResult, Target } from './scenarios/context.js';
+import { type Agreement, describeAgreement } from './scenarios/cross-check.js';
 import { headroom } from './scenarios/headroom.js';
 import { httpLadder } from './scenarios/http-ladder.js';
 import { outage } from './scenarios/outage.js';
@@ -123,10 +124,8 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   const verdict = verdictOf(checks);
   const notes: string[] = [];
   const ladder = results.find((r) => r.name === 'http-ladder')?.data.crossCheck as Record<string, unknown> | undefined;
-  if (ladder && 'ratio' in ladder) {
-    notes.push(
-      `http-ladder cross-check at 50 connections: autocannon p99 ${Number(ladder.autocannonP99Ms).toFixed(2)} ms vs ${ladder.tool} p99 ${Number(ladder.p99Ms).toFixed(2)} ms (ratio ${ladder.ratio}; at ${ladder.autocannonRequestsPerSec} vs ${ladder.requestsPerSec ?? '?'} req/s)`,
-    );
+  if (ladder && 'tool' in ladder) {
+    notes.push(`http-ladder cross-check at 50 connections: ${describeAgreement(ladder as Partial<Agreement>)}`);
   } else if (ladder && 'error' in ladder) notes.push(`http-ladder cross-check: ${ladder.error}`);
   const hr = results.find((r) => r.name === 'headroom')?.data;
   if (hr && typeof hr.ratio === 'number') {

@@ -3,6 +3,7 @@
  * (latency percentiles, throughput, gateway CPU, memory, store depth). Inline CSS and SVG only: no script,
  * no font, no fetch.
  */
+import { type Agreement, describeAgreement } from '../scenarios/cross-check.js';
 import type { runData } from '../scenarios/mixed-load.js';
 import type { Report } from './report.js';
 import { type Band, esc, lineChart, type Series } from './svg.js';
@@ -43,7 +44,7 @@ function ladderSection(data: Record<string, unknown>): string {
     ? ''
     : 'error' in cc
       ? `<p>Cross-check: ${esc(String(cc.error))}</p>`
-      : `<p>Cross-check at 50 connections: autocannon p99 <b>${n(cc.autocannonP99Ms, 2)} ms</b>, ${esc(String(cc.tool))} p99 <b>${n(cc.p99Ms, 2)} ms</b>, ratio <b>${n(cc.ratio, 2)}</b> (at ${n(cc.autocannonRequestsPerSec, 0)} vs ${n(cc.requestsPerSec, 0)} req/s: both are closed loops, so the generator that offers more load sees a longer queue).</p>`;
+      : `<p>Cross-check at 50 connections: ${esc(describeAgreement(cc as Partial<Agreement>))}. Both are closed loops, so the generator that offers more load sees a longer queue.</p>`;
   return `${table(['connections', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'success', 'errors'], rows)}${ccText}`;
 }
 

@@ -14,7 +14,14 @@ import autocannon from 'autocannon';
 import { build } from 'hdr-histogram-js';
 import { type Check, check, fmtMs, fmtPct } from '../verdict.js';
 import type { Ctx, ScenarioResult } from './context.js';
-import { type CrossCheck, crossCheck } from './cross-check.js';
+import {
+  type Agreement,
+  agreementOf,
+  type CrossCheck,
+  crossCheck,
+  crossCheckTimeoutSec,
+  describeAgreement,
+} from './cross-check.js';
 
 export const LADDER = [10, 25, 50, 100] as const;
 const CROSS_CHECK_AT = 50;
@@ -171,40 +178,21 @@ export async function httpLadder(ctx: Ctx): Promise<ScenarioResult> {
       ),
     );
   }
-  let agreement:
-    | {
-        tool: string;
-        p99Ms: number;
-        autocannonP99Ms: number;
-        ratio: number;
-        requestsPerSec: number | undefined;
-        autocannonRequestsPerSec: number;
-      }
-    | { error: string }
-    | undefined;
+  let agreement: Agreement | { error: string } | undefined;
   const at = steps.find((s) => s.connections === CROSS_CHECK_AT);
   if (at) {
+    const timeoutSec = crossCheckTimeoutSec(slos.latencyP99Ms);
     ctx.progress.log(
-      `http-ladder: cross-check at ${CROSS_CHECK_AT} connections with wrk (or hey) for ${durationSec} s`,
+      `http-ladder: cross-check at ${CROSS_CHECK_AT} connections with wrk (or hey) for ${durationSec} s, ${timeoutSec} s request timeout`,
     );
     const cc: CrossCheck | { error: string } = await ctx.timeline.phase('ladder cross-check', () =>
-      crossCheck(url, CROSS_CHECK_AT, durationSec, tokens, BODY),
+      crossCheck(url, CROSS_CHECK_AT, durationSec, tokens, BODY, { timeoutSec }),
     );
-    if ('error' in cc) agreement = cc;
-    else
-      agreement = {
-        tool: cc.tool,
-        p99Ms: cc.p99Ms,
-        autocannonP99Ms: at.p99,
-        ratio: Math.round((at.p99 / cc.p99Ms) * 100) / 100,
-        // Closed loops: the faster generator offers more load and sees a longer queue. The rates say which.
-        requestsPerSec: cc.requestsPerSec,
-        autocannonRequestsPerSec: at.requestsPerSec,
-      };
+    agreement = 'error' in cc ? cc : agreementOf(cc, at.p99, at.requestsPerSec);
     ctx.progress.log(
       'error' in agreement
         ? `http-ladder: cross-check failed: ${agreement.error}`
-        : `http-ladder: p99 at ${CROSS_CHECK_AT} connections: autocannon ${fmtMs(agreement.autocannonP99Ms)}, ${agreement.tool} ${fmtMs(agreement.p99Ms)} (ratio ${agreement.ratio}; ${agreement.autocannonRequestsPerSec} vs ${agreement.requestsPerSec ?? '?'} req/s)`,
+        : `http-ladder: cross-check at ${CROSS_CHECK_AT} connections: ${describeAgreement(agreement)}`,
     );
   }
   return { name: 'http-ladder', checks, data: { durationSec, steps, crossCheck: agreement } };
