@@ -49,7 +49,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 
 /**
  * Lifecycle lines (`listening`, `stopped`) that scripts and tests wait for: written whatever the log
- * level, as one JSON line on stdout. [SPEC: "At start the gateway writes one JSON log line"]
+ * level, as one JSON line on stdout.
  */
 export function announce(log: Logger, fields: Record<string, unknown> & { event: string }): void {
   if (log.isLevelEnabled('info')) {

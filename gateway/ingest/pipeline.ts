@@ -3,7 +3,7 @@
  *   toPayload → parse (sandbox, when the device has a parser) → validate → store (durable) → ack
  * and the stage that fails decides the answer: 400 ◀─ toPayload/parse/validate, 503 ◀─ store full.
  * `ingest` resolves only after `store.append` has resolved, i.e. after the commit: callers acknowledge
- * (HTTP 200, MQTT PUBACK) only then. [SPEC: "sent only after the points are durably stored"]
+ * (HTTP 200, MQTT PUBACK) only then.
  */
 import { isUtf8 } from 'node:buffer';
 import type { ParserDevice, ParserHost } from '../../parsers/parser-host.js';

@@ -200,7 +200,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
       } catch (raw) {
         const err = toEdgeError(raw);
         if (CLIENT_FAULTS.has(err.code)) {
-          // [SPEC] never silently dropped: counted (pipeline event), logged, kept as a dead letter.
+          // Never silently dropped: counted (pipeline event), logged, kept as a dead letter.
           store.addDeadLetter({
             token: device.token,
             deviceId: device.id,
