@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../gateway/config/load.js';
 import { isEdgeError } from '../../gateway/errors.js';
-import type { SqliteStore } from '../../gateway/store/sqlite-store.js';
+import type { SqliteStore } from '../../gateway/store/sqlite/sqlite-store.js';
 import type { DeadLetter } from '../../gateway/store/store.js';
 import { UsageError } from '../usage-error.js';
 
@@ -39,9 +39,9 @@ export function registerQueue(program: Command): void {
     .action((opts: CommonOptions & { id: number[]; all?: boolean }) => {
       if (opts.all && opts.id.length > 0) throw new UsageError('queue replay: give --id N... or --all, not both');
       if (!opts.all && opts.id.length === 0) throw new UsageError('queue replay: give --id N... or --all');
-      return run(opts, (store) => {
+      return run(opts, async (store) => {
         const before = store.stats().deadLetters;
-        const points = store.replayDeadLetters(opts.all ? undefined : opts.id);
+        const points = await store.replayDeadLetters(opts.all ? undefined : opts.id);
         const letters = before - store.stats().deadLetters;
         if (opts.json) process.stdout.write(`${JSON.stringify({ deadLetters: letters, points })}\n`);
         else process.stdout.write(`replayed ${letters} dead letter(s): ${points} point(s) queued again\n`);
@@ -57,7 +57,10 @@ function common(cmd: Command): Command {
     .option('--json', 'print JSON instead of a table');
 }
 
-async function run(opts: CommonOptions, body: (store: SqliteStore, path: string) => void): Promise<void> {
+async function run(
+  opts: CommonOptions,
+  body: (store: SqliteStore, path: string) => void | Promise<void>,
+): Promise<void> {
   const config = loadConfig({ file: opts.config }); // ConfigError: exit 2 via main
   const storeConfig = { ...config.store, ...(opts.dataDir !== undefined ? { dir: opts.dataDir } : {}) };
   const { openSqliteStore, storePath } = await import('../../gateway/store/open-store.js');
@@ -68,7 +71,7 @@ async function run(opts: CommonOptions, body: (store: SqliteStore, path: string)
       throw new OperationalError(`no store at ${path} (store.dir; choose another with --data-dir)`);
     // deviceIdOf is only used when points are dead-lettered, which these commands never do.
     store = openSqliteStore(storeConfig, { deviceIdOf: () => '' });
-    body(store, path);
+    await body(store, path);
   } catch (err) {
     if (!(err instanceof OperationalError) && !isEdgeError(err)) throw err;
     process.stderr.write(`tago-edge queue: ${err.message}\n`);

@@ -15,7 +15,7 @@ import { deviceIdOf } from '../auth/device-directory.js';
 import type { Config } from '../config/schema.js';
 import { events } from '../events.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/store.js';
+import type { PointQueue, TokenDenyList } from '../store/store.js';
 import { Pacer } from './pacer.js';
 import { backoffMs, classify, retryAfterSeconds, upstreamMessage } from './retry-policy.js';
 
@@ -54,7 +54,7 @@ export class Forwarder {
 
   constructor(
     private readonly config: Config['upstream'],
-    private readonly store: Store,
+    private readonly store: PointQueue & TokenDenyList,
     private readonly directory: DeviceDirectory,
     private readonly log: Logger,
   ) {
@@ -221,7 +221,7 @@ export class Forwarder {
           // Removed in the store's next group commit, with the queued appends and the other responses'
           // acks (one transaction instead of one per response). The request's inFlight entry is held until
           // then, so the device's next `peek` never sees these points again.
-          await this.store.ackWithNextCommit(batch.ids);
+          await this.store.acknowledge(batch.ids);
         } catch (err) {
           // The points stay in the store and go again (at least once); e.g. the store closed at shutdown.
           this.log.warn(
@@ -249,10 +249,10 @@ export class Forwarder {
         const message = upstreamMessage(text);
         const reason = `upstream_${status}`;
         // The store publishes the dead-letter event (one place, so the metric counts each point once).
-        this.store.deadLetter(batch.ids, reason, message);
+        await this.store.deadLetter(batch.ids, reason, message);
         this.consecutiveFailures = 0;
         if (outcome === 'refused_token') {
-          this.store.refuseToken(token);
+          await this.store.refuseToken(token);
           this.directory.refuse(token);
           this.log.warn(
             { device: deviceId, status, message },

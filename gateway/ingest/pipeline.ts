@@ -10,7 +10,7 @@ import type { ParserDevice, ParserHost } from '../../parsers/parser-host.js';
 import { EdgeError, InvalidBodyError, ParserError } from '../errors.js';
 import { events, type Protocol } from '../events.js';
 import type { DataRecord, Device } from '../model.js';
-import type { Store } from '../store/store.js';
+import type { PointQueue } from '../store/store.js';
 import { validateRecords } from '../validate/record-rules.js';
 
 export type IngestInput =
@@ -98,7 +98,7 @@ function parserDevice(device: Device): ParserDevice {
 }
 
 export interface PipelineDeps {
-  store: Store;
+  store: PointQueue;
   parsers: ParserHost | null;
 }
 

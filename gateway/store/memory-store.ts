@@ -1,6 +1,7 @@
 /**
  * In-memory store: NOT durable. For tests and benchmarks (`store.engine: memory`) as the baseline the
- * durable store is measured against. Keeps the Store invariants except surviving a restart.
+ * durable store is measured against. Keeps the Store invariants except surviving a restart, and passes the
+ * same model test as the SQLite store (test/store/model.test.ts).
  */
 import { StoreFullError } from '../errors.js';
 import { events } from '../events.js';
@@ -17,6 +18,7 @@ interface Row {
 
 export class MemoryStore implements Store {
   private nextId = 1;
+  private nextDeadId = 1;
   private readonly queues = new Map<string, Row[]>();
   private readonly byId = new Map<number, Row>();
   private readonly dead: Array<DeadLetter & { token: string }> = [];
@@ -37,19 +39,23 @@ export class MemoryStore implements Store {
       err.retryAfterSeconds = this.opts.retryAfterSeconds ?? 5;
       throw err;
     }
+    this.insert(token, rows);
+    for (const l of this.appendListeners) l();
+  }
+
+  private insert(token: string, jsons: string[]): void {
     let q = this.queues.get(token);
     if (!q) {
       q = [];
       this.queues.set(token, q);
     }
     const now = Date.now();
-    for (const json of rows) {
+    for (const json of jsons) {
       const row = { id: this.nextId++, token, json, bytes: Buffer.byteLength(json) + 1, at: now };
       q.push(row);
       this.byId.set(row.id, row);
+      this.bytes += row.bytes;
     }
-    this.bytes += size;
-    for (const l of this.appendListeners) l();
   }
 
   hasRoom(bytes: number): boolean {
@@ -57,10 +63,10 @@ export class MemoryStore implements Store {
   }
 
   pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[] {
-    const out: Array<{ token: string; at: number }> = [];
+    const out: Array<{ token: string; at: number }> = []; // `at`: the head id (append order)
     for (const [token, q] of this.queues) {
       if (q.length === 0 || exclude?.has(token)) continue;
-      out.push({ token, at: (q[0] as Row).at });
+      out.push({ token, at: (q[0] as Row).id });
     }
     out.sort((a, b) => a.at - b.at);
     return out.slice(0, limit).map((o) => o.token);
@@ -117,21 +123,16 @@ export class MemoryStore implements Store {
     return removed;
   }
 
-  ack(ids: number[]): void {
+  async acknowledge(ids: number[]): Promise<void> {
     this.remove(ids);
   }
 
-  ackWithNextCommit(ids: number[]): Promise<void> {
-    this.remove(ids);
-    return Promise.resolve();
-  }
-
-  deadLetter(ids: number[], reason: string, message: string): void {
+  async deadLetter(ids: number[], reason: string, message: string): Promise<void> {
     const rows = this.remove(ids);
     if (rows.length === 0) return;
     const token = (rows[0] as Row).token;
     this.dead.push({
-      id: this.dead.length + 1,
+      id: this.nextDeadId++,
       token,
       deviceId: this.opts.deviceIdOf?.(token) ?? '',
       reason,
@@ -142,10 +143,10 @@ export class MemoryStore implements Store {
     events.deadLetter.publish({ deviceId: this.opts.deviceIdOf?.(token) ?? '', reason, points: rows.length });
   }
 
-  addDeadLetter(input: DeadLetterInput): void {
+  async addDeadLetter(input: DeadLetterInput): Promise<void> {
     const { token, deviceId, reason, message, records, topic } = input;
     this.dead.push({
-      id: this.dead.length + 1,
+      id: this.nextDeadId++,
       token,
       deviceId,
       reason,
@@ -161,20 +162,29 @@ export class MemoryStore implements Store {
     return this.dead.slice(0, limit).map(({ token: _t, ...d }) => d);
   }
 
-  replayDeadLetters(ids?: number[]): number {
+  /** In dead-letter order (oldest first), like the SQLite store; not bounded by `maxBytes` (an operator action). */
+  async replayDeadLetters(ids?: number[]): Promise<number> {
+    const chosen = this.dead.filter((d) => !ids || ids.includes(d.id));
     let n = 0;
-    for (let i = this.dead.length - 1; i >= 0; i--) {
-      const d = this.dead[i] as DeadLetter & { token: string };
-      if (ids && !ids.includes(d.id)) continue;
-      this.dead.splice(i, 1);
-      void this.append(d.token, d.records as DataRecord[]);
+    for (const d of chosen) {
+      this.dead.splice(this.dead.indexOf(d), 1);
+      if (d.records.length === 0) continue;
+      this.insert(
+        d.token,
+        d.records.map((r) => JSON.stringify(r)),
+      );
       n += d.records.length;
     }
+    if (n > 0) for (const l of this.appendListeners) l();
     return n;
   }
 
-  refuseToken(token: string): void {
+  async refuseToken(token: string): Promise<void> {
     this.refused.add(token);
+  }
+
+  isRefused(token: string): boolean {
+    return this.refused.has(token);
   }
 
   refusedTokens(): string[] {

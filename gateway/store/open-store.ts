@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import { StoreOpenError } from '../errors.js';
 import { Cipher, loadKey } from './encryption.js';
 import { MemoryStore } from './memory-store.js';
-import { DEFAULT_ROW_MAX_BYTES, SqliteStore } from './sqlite-store.js';
+import { DEFAULT_ROW_MAX_BYTES, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './store.js';
 
 export const STORE_FILE = 'tago-edge.db';

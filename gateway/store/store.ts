@@ -10,7 +10,7 @@
  *   and always returns at least one entry.
  * - `deadLetter`, `addDeadLetter` and any quarantine publish `events.deadLetter` (callers do not), so the
  *   dead-letter metric counts each point once.
- * - A point leaves the store only through `ack` (TagoIO answered 2xx), `deadLetter`, or a counted
+ * - A point leaves the store only through `acknowledge` (TagoIO answered 2xx), `deadLetter`, or a counted
  *   `drop_oldest` eviction.
  */
 import type { DataRecord } from '../model.js';
@@ -63,7 +63,11 @@ export interface DeadLetterInput {
   topic?: string;
 }
 
-export interface Store {
+/**
+ * The queue of points waiting for TagoIO: what ingest writes to and the forwarder reads from. An engine
+ * (SQLite, memory; a JetStream engine would be another) implements it; callers take only this role.
+ */
+export interface PointQueue {
   /** Durably appends a device's records. Resolves after the commit; rejects StoreFullError / StoreWriteError. */
   append(token: string, records: DataRecord[]): Promise<void>;
   /** Tokens that have pending points, oldest first; excludes the given tokens. */
@@ -72,25 +76,18 @@ export interface Store {
   pendingBytes(token: string): number;
   /** The oldest pending points of one device, up to `maxBytes` of JSON (at least one stored entry). */
   peek(token: string, maxBytes: number): PendingBatch | null;
-  /** TagoIO accepted these points: remove them now. */
-  ack(ids: number[]): void;
   /**
    * TagoIO accepted these points: remove them in the store's next group commit, shared with the appends
    * queued then (the forwarder's path: one transaction instead of one per response). Resolves once they
    * are gone; until then `peek` may still return them, so the caller holds the device meanwhile.
    * Rejects with StoreWriteError or ShuttingDownError; the points then stay and are sent again.
    */
-  ackWithNextCommit(ids: number[]): Promise<void>;
-  /** Moves points to the dead letters with a reason (upstream 400/401/403, tampered rows). */
-  deadLetter(ids: number[], reason: string, message: string): void;
-  /** Keeps a message that never became points (parse or validation failure on MQTT). */
-  addDeadLetter(input: DeadLetterInput): void;
-  listDeadLetters(limit?: number): DeadLetter[];
-  /** Moves dead letters back into the queue (all, or those with the given ids); returns how many points. */
-  replayDeadLetters(ids?: number[]): number;
-  /** Remembers a token TagoIO refused, across restarts. */
-  refuseToken(token: string): void;
-  refusedTokens(): string[];
+  acknowledge(ids: number[]): Promise<void>;
+  /**
+   * Moves points to the dead letters with a reason (upstream 400/401/403), in one transaction: a point is
+   * never in both, nor in neither. Resolves once done; until then `peek` may still return them.
+   */
+  deadLetter(ids: number[], reason: string, message: string): Promise<void>;
   stats(): StoreStats;
   /** Called after every commit that added points (the forwarder wakes on it). */
   onAppend(listener: () => void): void;
@@ -98,5 +95,26 @@ export interface Store {
   onSpace(listener: () => void): void;
   /** True while the store can take `bytes` more. */
   hasRoom(bytes: number): boolean;
+}
+
+/** Messages kept for an operator: points TagoIO rejected, publishes that never became points. */
+export interface DeadLetters {
+  /** Keeps a message that never became points (parse or validation failure on MQTT). */
+  addDeadLetter(input: DeadLetterInput): Promise<void>;
+  listDeadLetters(limit?: number): DeadLetter[];
+  /** Moves dead letters back into the queue (all, or those with the given ids); resolves to how many points. */
+  replayDeadLetters(ids?: number[]): Promise<number>;
+}
+
+/** Device tokens TagoIO refused, remembered across restarts. */
+export interface TokenDenyList {
+  /** Resolves once the refusal is stored; `isRefused(token)` is true from then on. */
+  refuseToken(token: string): Promise<void>;
+  isRefused(token: string): boolean;
+  refusedTokens(): string[];
+}
+
+/** A store engine: every role, and its lifecycle. */
+export interface Store extends PointQueue, DeadLetters, TokenDenyList {
   close(): Promise<void>;
 }

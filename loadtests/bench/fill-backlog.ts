@@ -5,7 +5,7 @@
  */
 import { deviceIdOf } from '../../gateway/auth/device-directory.js';
 import type { DataRecord } from '../../gateway/model.js';
-import { SqliteStore } from '../../gateway/store/sqlite-store.js';
+import { SqliteStore } from '../../gateway/store/sqlite/sqlite-store.js';
 
 export async function fillBacklog(path: string, points: number, devices: number): Promise<{ bytes: number }> {
   const store = new SqliteStore({

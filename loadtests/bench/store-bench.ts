@@ -19,7 +19,7 @@ import { events } from '../../gateway/events.js';
 import type { DataRecord } from '../../gateway/model.js';
 import { Cipher } from '../../gateway/store/encryption.js';
 import { MemoryStore } from '../../gateway/store/memory-store.js';
-import { SqliteStore } from '../../gateway/store/sqlite-store.js';
+import { SqliteStore } from '../../gateway/store/sqlite/sqlite-store.js';
 import type { Store } from '../../gateway/store/store.js';
 import { arg } from './cli-args.js';
 
@@ -170,7 +170,7 @@ async function drain(label: string, cipher: Cipher | undefined): Promise<void> {
     for (const t of tokens) {
       const b = store.peek(t, 200_000);
       if (!b) continue;
-      store.ack(b.ids);
+      await store.acknowledge(b.ids);
       points += b.ids.length;
       batches++;
     }

@@ -15,8 +15,8 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase } from '../../gateway/store/sqlite-schema.js';
-import { WRITE_SQL } from '../../gateway/store/sqlite-statements.js';
+import { openDatabase } from '../../gateway/store/sqlite/schema.js';
+import { WRITE_SQL } from '../../gateway/store/sqlite/statements.js';
 import { arg } from './cli-args.js';
 
 const COMMITS = Number(arg('commits', '3000'));

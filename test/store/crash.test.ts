@@ -13,14 +13,19 @@ import { openAt, tempDir } from './helpers.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const outDir = join(root, '.tmp', `store-crash-${process.pid}`);
-const child = join(outDir, 'append-child.mjs');
+// .js under the project's package.json ("type": "module"): ESM.
+const child = join(outDir, 'append-child.js');
 
 beforeAll(async () => {
   mkdirSync(outDir, { recursive: true });
   // Bundled next to node_modules so the external better-sqlite3 import resolves.
   await build({
-    entryPoints: [join(import.meta.dirname, 'fixtures', 'append-child.ts')],
-    outfile: child,
+    // The commit thread's worker is a module of its own, started from beside the bundle.
+    entryPoints: {
+      'append-child': join(import.meta.dirname, 'fixtures', 'append-child.ts'),
+      'commit-worker': join(root, 'gateway', 'store', 'sqlite', 'commit-worker.ts'),
+    },
+    outdir: outDir,
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -36,8 +36,8 @@ describe('encryption at rest', () => {
     }));
     await store.append(TOKEN, recs.slice(0, 25));
     await store.append(TOKEN, recs.slice(25));
-    store.deadLetter(store.peek(TOKEN, 600)?.ids ?? [], 'upstream_400', 'PLAINTEXT-MESSAGE');
-    store.addDeadLetter({
+    await store.deadLetter(store.peek(TOKEN, 600)?.ids ?? [], 'upstream_400', 'PLAINTEXT-MESSAGE');
+    await store.addDeadLetter({
       token: TOKEN,
       deviceId: 'dev',
       reason: 'EDGE_ERR_PARSER',
@@ -45,7 +45,7 @@ describe('encryption at rest', () => {
       records: [rec('payload', 'PLAINTEXT-VALUE-x')],
       topic: 'PLAINTEXT/topic',
     });
-    store.refuseToken(TOKEN);
+    await store.refuseToken(TOKEN);
     const files = [path, `${path}-wal`].filter(existsSync);
     expect(files.length).toBe(2);
     for (const f of files) {
@@ -129,10 +129,10 @@ describe('encryption at rest', () => {
     const [d] = store.listDeadLetters();
     expect(d).toMatchObject({ reason: 'tampered', records: [] });
     expect(d?.message).toMatch(/authentication failed/);
-    store.ack(b?.ids ?? []);
+    await store.acknowledge(b?.ids ?? []);
     expect(store.stats()).toMatchObject({ depthPoints: 1, deadLetters: 1 });
     expect(store.peek('other-token', 1000)?.records[0]?.value).toBe(9);
-    expect(store.replayDeadLetters()).toBe(0); // nothing readable to replay; the evidence stays
+    expect(await store.replayDeadLetters()).toBe(0); // nothing readable to replay; the evidence stays
     expect(store.stats().deadLetters).toBe(1);
   });
 

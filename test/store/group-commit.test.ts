@@ -66,7 +66,7 @@ describe('group commit', () => {
     // Many rows in the one transaction, most devices over several of them.
     expect(rowsInFile).toBeGreaterThan(64);
     // Acknowledging by those ids removes exactly those rows.
-    await Promise.all(devices.slice(0, 20).map((t) => store.ackWithNextCommit(store.peek(t, 1_000_000)?.ids ?? [])));
+    await Promise.all(devices.slice(0, 20).map((t) => store.acknowledge(store.peek(t, 1_000_000)?.ids ?? [])));
     const left = reader.prepare('SELECT DISTINCT token FROM points ORDER BY token').pluck().all();
     reader.close();
     expect(left).toEqual(devices.slice(20).sort());
@@ -141,7 +141,7 @@ describe('acks with the next commit', () => {
     const ids = ['d0', 'd1'].map((t) => store.peek(t, 1000)?.ids ?? []);
     let acked = 0;
     const acks = ids.map((i) =>
-      store.ackWithNextCommit(i).then(() => {
+      store.acknowledge(i).then(() => {
         acked++;
         expect(rows.get()).toBeLessThanOrEqual(2); // gone, seen from another connection
       }),
@@ -167,7 +167,7 @@ describe('acks with the next commit', () => {
     (store as unknown as { db: import('better-sqlite3').Database }).db.exec(
       'CREATE TRIGGER fail BEFORE INSERT ON points BEGIN SELECT RAISE(ABORT, "disk I/O error"); END',
     );
-    const [ack, append] = await Promise.allSettled([store.ackWithNextCommit(ids), store.append('u', [rec('v', 2)])]);
+    const [ack, append] = await Promise.allSettled([store.acknowledge(ids), store.append('u', [rec('v', 2)])]);
     expect(ack.status).toBe('fulfilled');
     expect(append.status).toBe('rejected');
     expect(store.stats().depthPoints).toBe(0);
@@ -179,7 +179,7 @@ describe('acks with the next commit', () => {
     await store.append('t', [rec('v', 1)]);
     const ids = store.peek('t', 1000)?.ids ?? [];
     await store.close();
-    await expect(store.ackWithNextCommit(ids)).rejects.toMatchObject({ code: 'EDGE_ERR_SHUTTING_DOWN' });
+    await expect(store.acknowledge(ids)).rejects.toMatchObject({ code: 'EDGE_ERR_SHUTTING_DOWN' });
     expect(openAt(path).stats().depthPoints).toBe(1);
   });
 });
@@ -207,7 +207,7 @@ describe('rows shared within a commit', () => {
       for (let b = store.peek(dev, 202); b; b = store.peek(dev, 202)) {
         expect(b.bytes).toBeLessThanOrEqual(202);
         got.push(...b.records.map((r) => r.value));
-        store.ack(b.ids);
+        await store.acknowledge(b.ids);
       }
       expect(got).toEqual(values);
     }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import type { DataRecord } from '../../gateway/model.js';
 import type { Cipher } from '../../gateway/store/encryption.js';
-import { SqliteStore, type SqliteStoreOptions } from '../../gateway/store/sqlite-store.js';
+import { SqliteStore, type SqliteStoreOptions } from '../../gateway/store/sqlite/sqlite-store.js';
 
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tago-edge-store-'));

@@ -38,8 +38,14 @@ async function seed(dir: string): Promise<void> {
   await store.append('tok-1', [rec('v', 1)]);
   await store.append('tok-1', [rec('v', 2)]);
   await store.append('tok-2', [rec('v', 3)]);
-  store.deadLetter([store.peek('tok-1', 1000)?.ids[0] ?? 0], 'upstream_400', 'Variable name invalid');
-  store.addDeadLetter({ token: 'tok-3', deviceId: 'dev-3', reason: 'EDGE_ERR_PARSER', message: 'boom', records: [] });
+  await store.deadLetter([store.peek('tok-1', 1000)?.ids[0] ?? 0], 'upstream_400', 'Variable name invalid');
+  await store.addDeadLetter({
+    token: 'tok-3',
+    deviceId: 'dev-3',
+    reason: 'EDGE_ERR_PARSER',
+    message: 'boom',
+    records: [],
+  });
   await store.close();
 }
 

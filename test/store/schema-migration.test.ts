@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { SCHEMA_VERSION } from '../../gateway/store/sqlite-schema.js';
+import { SCHEMA_VERSION } from '../../gateway/store/sqlite/schema.js';
 import { openAt, rec, tempDir } from './helpers.js';
 
 const V1_DDL = `
@@ -112,7 +112,7 @@ describe('store schema versions', () => {
     expect(batch?.records).toEqual([...a, rec('v', 4, 5), rec('v', 5, 6)]);
     expect(batch?.points).toBe(5);
     expect(batch?.ids).toHaveLength(4); // three version 1 rows and one new row
-    store.ack(batch?.ids ?? []);
+    await store.acknowledge(batch?.ids ?? []);
     expect(store.stats().depthPoints).toBe(1);
     await store.close();
 

@@ -17,7 +17,7 @@ describe('SqliteStore', () => {
     expect(b?.bytes).toBe(Buffer.byteLength(b?.body ?? ''));
     expect(b?.points).toBe(3);
     expect(b?.ids).toHaveLength(2); // one stored row per append
-    store.ack(b?.ids ?? []);
+    await store.acknowledge(b?.ids ?? []);
     expect(store.peek('tok-a', 200_000)).toBeNull();
     expect(store.stats().depthPoints).toBe(0);
     expect(store.stats().depthBytes).toBe(0);
@@ -58,7 +58,7 @@ describe('SqliteStore', () => {
       expect(b.points).toBe(b.records.length);
       seen.push(...b.records);
       rows += b.ids.length;
-      store.ack(b.ids);
+      await store.acknowledge(b.ids);
     }
     expect(seen).toEqual([...records, rec('big', 'b'.repeat(500), 99)]);
     expect(rows).toBeGreaterThan(2);
@@ -73,7 +73,7 @@ describe('SqliteStore', () => {
     expect(store.pendingTokens(10)).toEqual(['b', 'a', 'c']);
     expect(store.pendingTokens(2)).toEqual(['b', 'a']);
     expect(store.pendingTokens(10, new Set(['a']))).toEqual(['b', 'c']);
-    store.ack(store.peek('b', 1000)?.ids ?? []);
+    await store.acknowledge(store.peek('b', 1000)?.ids ?? []);
     await store.append('b', [rec('v', 4)]);
     expect(store.pendingTokens(10)).toEqual(['a', 'c', 'b']);
     expect(store.peek('zzz', 1000)).toBeNull();
@@ -100,7 +100,7 @@ describe('SqliteStore', () => {
     await store.append('tok', [rec('v', 3)]);
     const b = store.peek('tok', 100_000);
     expect(b?.ids).toHaveLength(2);
-    store.deadLetter(b?.ids.slice(0, 1) ?? [], 'upstream_400', 'Invalid variable');
+    await store.deadLetter(b?.ids.slice(0, 1) ?? [], 'upstream_400', 'Invalid variable');
     unsub();
     expect(seen).toEqual([{ deviceId: 'dev-tok', reason: 'upstream_400', points: 2 }]);
     expect(store.stats().depthPoints).toBe(1);
@@ -109,14 +109,14 @@ describe('SqliteStore', () => {
     expect(d).toMatchObject({ deviceId: 'dev-tok', reason: 'upstream_400', message: 'Invalid variable' });
     expect(d?.records.map((r) => (r as { value: number }).value)).toEqual([1, 2]);
     expect(JSON.stringify(d)).not.toContain('"tok"');
-    expect(store.replayDeadLetters()).toBe(2);
+    expect(await store.replayDeadLetters()).toBe(2);
     expect(store.stats().deadLetters).toBe(0);
     expect(store.peek('tok', 100_000)?.records.map((r) => r.value)).toEqual([3, 1, 2]);
   });
 
   it('addDeadLetter keeps messages that never became points; replay by id', async () => {
     const store = openAt(join(tempDir(), 's.db'));
-    store.addDeadLetter({
+    await store.addDeadLetter({
       token: 'tok',
       deviceId: 'dev-tok',
       reason: 'EDGE_ERR_PARSER',
@@ -124,13 +124,13 @@ describe('SqliteStore', () => {
       records: [{ variable: 'payload', value: 'abcd', time: '2024-01-01T00:00:00.000Z' }],
       topic: 'x/y',
     });
-    store.addDeadLetter({ token: 'tok2', deviceId: 'd2', reason: 'r', message: 'm', records: [rec('a', 1)] });
+    await store.addDeadLetter({ token: 'tok2', deviceId: 'd2', reason: 'r', message: 'm', records: [rec('a', 1)] });
     const list = store.listDeadLetters();
     expect(list).toHaveLength(2);
     expect(list[0]).toMatchObject({ reason: 'EDGE_ERR_PARSER', topic: 'x/y', message: 'boom' });
     expect(list[1]?.topic).toBeUndefined();
     expect(store.listDeadLetters(1)).toHaveLength(1);
-    expect(store.replayDeadLetters([list[1]?.id ?? 0, 999])).toBe(1);
+    expect(await store.replayDeadLetters([list[1]?.id ?? 0, 999])).toBe(1);
     expect(store.listDeadLetters().map((d) => d.id)).toEqual([list[0]?.id]);
     expect(store.pendingTokens(10)).toEqual(['tok2']);
   });
@@ -140,9 +140,9 @@ describe('SqliteStore', () => {
     const a = openAt(path);
     await a.append('t1', [rec('v', 1)]);
     await a.append('t2', [rec('v', 2), rec('v', 3)]);
-    a.deadLetter([a.peek('t1', 1000)?.ids[0] ?? 0], 'r', 'm');
-    a.refuseToken('bad');
-    a.refuseToken('bad');
+    await a.deadLetter([a.peek('t1', 1000)?.ids[0] ?? 0], 'r', 'm');
+    await a.refuseToken('bad');
+    await a.refuseToken('bad');
     const before = a.stats();
     await a.close();
     const b = openAt(path);
@@ -162,10 +162,10 @@ describe('SqliteStore', () => {
     await store.append('t', [rec('v', 2)]);
     expect(onAppend).toHaveBeenCalledTimes(2);
     const ids = store.peek('t', 1000)?.ids ?? [];
-    store.ack([ids[0] ?? 0]);
-    store.deadLetter([ids[1] ?? 0], 'r', 'm');
+    await store.acknowledge([ids[0] ?? 0]);
+    await store.deadLetter([ids[1] ?? 0], 'r', 'm');
     expect(onSpace).toHaveBeenCalledTimes(2);
-    store.ack([ids[0] ?? 0]); // already gone: nothing freed, no call
+    await store.acknowledge([ids[0] ?? 0]); // already gone: nothing freed, no call
     expect(onSpace).toHaveBeenCalledTimes(2);
   });
 
@@ -178,7 +178,7 @@ describe('SqliteStore', () => {
     expect(err.retryAfterSeconds).toBe(9);
     expect(store.stats().depthPoints).toBe(1);
     // queued-but-uncommitted bytes count too
-    store.ack(store.peek('t', 1000)?.ids ?? []);
+    await store.acknowledge(store.peek('t', 1000)?.ids ?? []);
     const p1 = store.append('t', [rec('v', 'x'.repeat(100))]);
     await expect(store.append('t', [rec('v', 'x'.repeat(100))])).rejects.toBeInstanceOf(StoreFullError);
     await p1;
@@ -235,7 +235,7 @@ describe('SqliteStore', () => {
     for (let i = 0; i < 40; i++)
       appends.push(gw.append(`tok-${i % 3}`, [rec('v', i, i), rec('w', 'x'.repeat(i * 7), i)]));
     await Promise.all(appends);
-    await gw.ackWithNextCommit(gw.peek('tok-0', 300)?.ids ?? []);
+    await gw.acknowledge(gw.peek('tok-0', 300)?.ids ?? []);
     const fromFile = openAt(path, { rowCacheBytes: 0 });
     for (const token of ['tok-0', 'tok-1', 'tok-2']) {
       for (const maxBytes of [10, 300, 1_000, 200_000]) {
@@ -251,7 +251,7 @@ describe('SqliteStore', () => {
     }
     // The rows gone from the file behind the store's back (not a write it is told of): still served, so
     // they came from memory.
-    fromFile.ack(fromFile.peek('tok-1', 200_000)?.ids ?? []);
+    await fromFile.acknowledge(fromFile.peek('tok-1', 200_000)?.ids ?? []);
     expect(fromFile.peek('tok-1', 200_000)).toBeNull();
     expect(gw.peek('tok-1', 200_000)?.points).toBeGreaterThan(0);
   });
@@ -281,7 +281,7 @@ describe('SqliteStore', () => {
       rec('v', 0, 3).time,
     ]);
     // Its queue empties and starts again: cached again, out of the index again.
-    await store.ackWithNextCommit(store.peek('tok-a', 100_000)?.ids ?? []);
+    await store.acknowledge(store.peek('tok-a', 100_000)?.ids ?? []);
     await store.append('tok-a', [rec('v', 4, 4)]);
     expect(inIndex('tok-a')).toEqual([0]);
     // Opened again (a restart), nothing is cached: every row is in the index and read from it.
@@ -296,10 +296,10 @@ describe('SqliteStore', () => {
     const path = join(tempDir(), 's.db');
     const gw = openAt(path);
     await gw.append('t', [rec('v', 1)]);
-    gw.deadLetter(gw.peek('t', 1000)?.ids ?? [], 'r', 'm');
+    await gw.deadLetter(gw.peek('t', 1000)?.ids ?? [], 'r', 'm');
     await gw.append('t', [rec('v', 2)]); // a fresh queue for t, held in memory
     const cli = openAt(path);
-    expect(cli.replayDeadLetters()).toBe(1); // v 1 goes behind v 2, in another process
+    expect(await cli.replayDeadLetters()).toBe(1); // v 1 goes behind v 2, in another process
     await cli.close();
     expect(gw.pendingTokens(10)).toEqual(['t']);
     expect(gw.peek('t', 100_000)?.records.map((r) => r.value)).toEqual([2, 1]);
@@ -309,10 +309,10 @@ describe('SqliteStore', () => {
     const path = join(tempDir(), 's.db');
     const gw = openAt(path);
     await gw.append('t', [rec('v', 1)]);
-    gw.deadLetter(gw.peek('t', 1000)?.ids ?? [], 'r', 'm');
+    await gw.deadLetter(gw.peek('t', 1000)?.ids ?? [], 'r', 'm');
     expect(gw.pendingTokens(10)).toEqual([]);
     const cli = openAt(path);
-    expect(cli.replayDeadLetters()).toBe(1);
+    expect(await cli.replayDeadLetters()).toBe(1);
     await cli.close();
     expect(gw.pendingTokens(10)).toEqual(['t']);
     expect(gw.stats()).toMatchObject({ depthPoints: 1, deadLetters: 0 });
@@ -328,11 +328,11 @@ describe('SqliteStore', () => {
     }
     expect(reloads).not.toHaveBeenCalled();
     await gw.append('x', [rec('v', 1)]);
-    gw.deadLetter(gw.peek('x', 1000)?.ids ?? [], 'r', 'm');
+    await gw.deadLetter(gw.peek('x', 1000)?.ids ?? [], 'r', 'm');
     const cli = openAt(path);
     // Appends keep committing on the thread while the other connection replays.
     const busy = Array.from({ length: 50 }, (_, i) => gw.append(`t${i % 3}`, [rec('v', 100 + i)]));
-    expect(cli.replayDeadLetters()).toBe(1);
+    expect(await cli.replayDeadLetters()).toBe(1);
     await cli.close();
     await Promise.all(busy);
     expect(gw.pendingTokens(10)).toContain('x');

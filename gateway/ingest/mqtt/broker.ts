@@ -24,7 +24,7 @@ import {
 import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
-import type { Store } from '../../store/store.js';
+import type { DeadLetters, PointQueue } from '../../store/store.js';
 import { DATA_TOPIC, type IngestInput, type IngestPipeline, payloadValue } from '../pipeline.js';
 import { ReadGate } from './read-gate.js';
 import { type AuthMode, subscriptionAllowed, topicAllowed } from './topic-acl.js';
@@ -33,7 +33,7 @@ export interface MqttIngestDeps {
   config: Config['mqtt'];
   directory: DeviceDirectory;
   pipeline: IngestPipeline;
-  store: Store;
+  store: PointQueue & DeadLetters;
   log: Logger;
   isShuttingDown(): boolean;
   /** Extra admission checks at CONNECT (address lists, auth-failure cool-down); throws an EdgeError to refuse. */
@@ -201,7 +201,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
         const err = toEdgeError(raw);
         if (CLIENT_FAULTS.has(err.code)) {
           // Never silently dropped: counted (pipeline event), logged, kept as a dead letter.
-          store.addDeadLetter({
+          await store.addDeadLetter({
             token: device.token,
             deviceId: device.id,
             reason: err.code,

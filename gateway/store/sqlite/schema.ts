@@ -25,8 +25,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { StoreOpenError } from '../errors.js';
-import { type Cipher, KEY_ENV } from './encryption.js';
+import { StoreOpenError } from '../../errors.js';
+import { type Cipher, KEY_ENV } from '../encryption.js';
 
 export const SCHEMA_VERSION = 3;
 

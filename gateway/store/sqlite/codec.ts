@@ -8,7 +8,7 @@
  *   fails authentication like a flipped byte does.
  * Left in clear: ids, byte counts, timestamps, dead-letter reasons and device ids (non-secret by design).
  */
-import { type Cipher, TamperedError } from './encryption.js';
+import { type Cipher, TamperedError } from '../encryption.js';
 
 export type Stored = string | Buffer;
 

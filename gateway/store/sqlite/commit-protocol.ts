@@ -1,0 +1,52 @@
+/**
+ * The messages between the store (commit-thread.ts) and its commit worker (commit-worker.ts): types only,
+ * so the worker needs nothing of ours at run time.
+ */
+import type { Removed } from './queue-ledger.js';
+
+export type { Removed };
+
+/** A stored value as the worker receives it (a Buffer arrives as a plain Uint8Array). */
+export type StoredValue = string | Uint8Array;
+
+export interface JobRow {
+  payload: StoredValue;
+  bytes: number;
+  points: number;
+}
+
+export interface JobGroup {
+  tkey: string;
+  /** Present when the token is new to the file: `tokens` gets (tkey, sealedToken). */
+  sealedToken?: StoredValue;
+  rows: JobRow[];
+  /** `in_index` for these rows: 0 when the store holds the device's queue in memory (schema.ts). */
+  inIndex: 0 | 1;
+}
+
+export interface CommitJob {
+  /** Row ids of delivered batches, deleted first. */
+  acks: number[];
+  groups: JobGroup[];
+  now: number;
+  /** drop_oldest: bytes over `maxBytes` before the acks free any; the oldest rows go until it is not. */
+  over: number | null;
+}
+
+export interface CommitResult {
+  /** Per group, the id of its first inserted row. */
+  firstIds: number[];
+  acked: Array<[string, Removed]>;
+  evicted: Array<[string, Removed]>;
+}
+
+export type WorkerReply = ({ ok: true } & CommitResult) | { ok: false; message: string; code?: string };
+
+export interface CommitWorkerData {
+  /** Resolved path of better-sqlite3 (an eval'd worker cannot resolve packages from our sources). */
+  sqlite: string;
+  sql: { insertRow: string; insertToken: string; deleteRowMeta: string; oldestIds: string };
+  path: string;
+  sync: 'full' | 'normal';
+  busyTimeoutMs: number;
+}

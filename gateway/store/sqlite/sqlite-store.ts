@@ -1,0 +1,394 @@
+/**
+ * The durable store: SQLite (better-sqlite3, WAL) with group commit on a worker thread. This file wires
+ * the parts, each with one job:
+ * - row-packing.ts: an append's records → rows (one per append, split past `rowMaxBytes`);
+ * - group-commit.ts: when a group commits, one at a time, and the retry of a failed group;
+ * - commit-thread.ts / commit-worker.ts: the transaction itself, on its own connection;
+ * - queue-ledger.ts: per-device depth, bytes and oldest point, in memory;
+ * - row-cache.ts: committed rows kept for `peek`, and the `in_index` rule;
+ * - dead-letters.ts, refused-tokens.ts.
+ *
+ * Invariants:
+ * - `append` resolves only after the transaction holding its rows has COMMITted on the commit thread
+ *   (with `sync: full` the WAL fsync has happened when it answers); never for rows not in the file.
+ * - Per device, points come out of `peek` in id order, which is append order (AUTOINCREMENT ids are never
+ *   reused, so a replayed dead letter goes to the back of its device's queue). `peek` takes whole rows.
+ * - A point leaves `points` only through `acknowledge`, a dead letter (including a tampered row,
+ *   quarantined by `peek`), or a `drop_oldest` eviction published on `events.storeDrop`.
+ * - `store.maxBytes` bounds committed + queued bytes (`bytes` = JSON length + 1). With `block`, an append
+ *   that would exceed it is refused with StoreFullError before anything is written.
+ * - The ledger and the row cache move only after a commit has succeeded, so they follow the file. Another
+ *   process's writes (the queue CLI's replay) are picked up by `pendingTokens` (`data_version`, then the
+ *   `meta.writes` counter every main-connection write bumps and the commit thread never does).
+ */
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../../clock.js';
+import { ShuttingDownError, StoreFullError, StoreWriteError } from '../../errors.js';
+import { events } from '../../events.js';
+import type { DataRecord } from '../../model.js';
+import type { Cipher } from '../encryption.js';
+import type { DeadLetter, DeadLetterInput, PendingBatch, Store, StoreStats } from '../store.js';
+import { type Codec, codecFor } from './codec.js';
+import { type CommitJob, type CommitResult, CommitThread } from './commit-thread.js';
+import { SqliteDeadLetters } from './dead-letters.js';
+import { GroupCommit, type QueuedAck, type QueuedAppend } from './group-commit.js';
+import { type Inserted, QueueLedger, type Removed } from './queue-ledger.js';
+import { RefusedTokens } from './refused-tokens.js';
+import { DEFAULT_ROW_CACHE_BYTES, peekCached, RowCache } from './row-cache.js';
+import { RowIndex } from './row-index.js';
+import { DEFAULT_ROW_MAX_BYTES, groupByDevice, type PackedRow, packRows } from './row-packing.js';
+import { readRows } from './row-reader.js';
+import { openDatabase } from './schema.js';
+import { loadLedger } from './state-load.js';
+import { prepareStatements, type Statements } from './statements.js';
+
+export { FULL_GROUP_APPENDS } from './group-commit.js';
+export { DEFAULT_ROW_CACHE_BYTES } from './row-cache.js';
+export { DEFAULT_ROW_MAX_BYTES, packRows } from './row-packing.js';
+
+export interface SqliteStoreOptions {
+  path: string;
+  sync: 'full' | 'normal';
+  groupCommitMs: number;
+  maxBytes: number;
+  whenFull: 'block' | 'drop_oldest';
+  retryAfterSeconds: number;
+  cipher?: Cipher | undefined;
+  deviceIdOf(token: string): string;
+  log?: Logger | undefined;
+  busyTimeoutMs?: number;
+  /** Largest row an append is packed into (a single bigger record is a row of its own); default 16 KiB. */
+  rowMaxBytes?: number;
+  /** Committed rows kept in memory for `peek` (bytes as `store.maxBytes` counts them); default 8 MiB, 0 = none. */
+  rowCacheBytes?: number;
+  clock?: Clock;
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly st: Statements;
+  private readonly codec: Codec;
+  private readonly clock: Clock;
+  private readonly rowMaxBytes: number;
+  private readonly ledger: QueueLedger;
+  private readonly cache: RowCache;
+  private readonly index: RowIndex;
+  private readonly dead: SqliteDeadLetters;
+  private readonly refused: RefusedTokens;
+  private readonly group: GroupCommit;
+  /** Started on the first commit, so a store that is only read (the queue CLI) never starts it. */
+  private thread: CommitThread | null = null;
+  private dataVersion = 0;
+  /** The `meta.writes` value this store last accounted for (see refreshIfChangedElsewhere). */
+  private writesSeen = 0;
+  /** The file changed under a commit in flight (another process, a restarted thread): reload after it. */
+  private reloadPending = false;
+  private closed = false;
+  private readonly appendListeners: Array<() => void> = [];
+  private readonly spaceListeners: Array<() => void> = [];
+
+  constructor(private readonly opts: SqliteStoreOptions) {
+    this.codec = codecFor(opts.cipher);
+    this.clock = opts.clock ?? systemClock;
+    this.rowMaxBytes = opts.rowMaxBytes ?? DEFAULT_ROW_MAX_BYTES;
+    this.db = openDatabase({
+      path: opts.path,
+      sync: opts.sync,
+      cipher: opts.cipher,
+      ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+    });
+    const st = prepareStatements(this.db);
+    this.st = st;
+    this.ledger = new QueueLedger({
+      firstOfDevice: (tkey) => st.firstOfToken.get(tkey) as number,
+      firstOverall: () => {
+        const h = st.firstOverall.get() as { id: number; created_at: number } | undefined;
+        return h && { id: h.id, createdAt: h.created_at };
+      },
+    });
+    this.index = new RowIndex(this.db, st, opts.sync);
+    this.cache = new RowCache(opts.rowCacheBytes ?? DEFAULT_ROW_CACHE_BYTES, this.index);
+    const bump = () => this.bumpWrites();
+    this.dead = new SqliteDeadLetters({
+      db: this.db,
+      st,
+      codec: this.codec,
+      clock: this.clock,
+      log: opts.log,
+      rowMaxBytes: this.rowMaxBytes,
+      tokenOf: this.ledger.tokenOf,
+      deviceIdOf: opts.deviceIdOf,
+      removed: (removed, ids) => this.removed(removed, ids),
+      inserted: (ins, at) => this.inserted(ins, at, undefined, 1),
+      bumpWrites: bump,
+      spaceFreed: () => this.emit(this.spaceListeners),
+      appended: () => this.emit(this.appendListeners),
+    });
+    this.refused = new RefusedTokens(this.db, st, this.codec, opts.log, bump);
+    this.group = new GroupCommit({
+      groupCommitMs: opts.groupCommitMs,
+      clock: this.clock,
+      commit: (appends, acks) => this.commit(appends, acks),
+      appendFailed: (a, err) => {
+        this.group.forget(a);
+        opts.log?.error({ err, deviceId: opts.deviceIdOf(a.token) }, 'store: append failed to commit');
+        a.reject(new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err }));
+      },
+      acksFailed: (acks, err) => {
+        opts.log?.error({ err }, 'store: removing delivered points failed; they will be sent again');
+        for (const a of acks)
+          a.reject(new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err }));
+      },
+      released: () => {
+        if (!this.reloadPending) return;
+        this.reloadPending = false;
+        this.loadState();
+      },
+    });
+    st.ensureWrites.run();
+    this.loadState();
+  }
+
+  // ---- the queue ---------------------------------------------------------------------------------
+
+  append(token: string, records: DataRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
+    if (records.length === 0) return Promise.resolve();
+    const { rows, bytes } = packRows(records, this.rowMaxBytes);
+    // With drop_oldest, committed points can be evicted at commit time; only the queue itself must fit.
+    const fits =
+      this.opts.whenFull === 'drop_oldest' ? this.group.queuedBytes + bytes <= this.opts.maxBytes : this.hasRoom(bytes);
+    if (!fits) {
+      const err = new StoreFullError(
+        `store full (${this.ledger.depthBytes + this.group.queuedBytes} of ${this.opts.maxBytes} bytes, ${bytes} more asked)`,
+      );
+      err.retryAfterSeconds = this.opts.retryAfterSeconds;
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const tkey = this.codec.tokenKey(token);
+      this.group.append({ token, tkey, rows, points: records.length, bytes, resolve, reject });
+    });
+  }
+
+  hasRoom(bytes: number): boolean {
+    return this.ledger.depthBytes + this.group.queuedBytes + bytes <= this.opts.maxBytes;
+  }
+
+  acknowledge(ids: number[]): Promise<void> {
+    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
+    if (ids.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.group.ack({ ids, resolve, reject }));
+  }
+
+  pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[] {
+    this.refreshIfChangedElsewhere();
+    return this.ledger.pendingTokens(limit, exclude);
+  }
+
+  pendingBytes(token: string): number {
+    return this.ledger.pendingBytes(token);
+  }
+
+  peek(token: string, maxBytes: number): PendingBatch | null {
+    for (;;) {
+      const e = this.ledger.entry(token);
+      if (!e) return null;
+      const cached = this.cache.queue(e);
+      if (cached) return peekCached(token, cached, maxBytes);
+      const { batch, bad } = readRows(this.st, this.codec, token, e.tkey, maxBytes);
+      if (bad.length > 0) {
+        this.cache.drop(e.tkey);
+        this.dead.quarantine(token, bad);
+      }
+      if (batch || bad.length === 0) return batch;
+    }
+  }
+
+  async deadLetter(ids: number[], reason: string, message: string): Promise<void> {
+    this.dead.move(ids, reason, message);
+  }
+
+  stats(): StoreStats {
+    return {
+      depthPoints: this.ledger.depthPoints,
+      depthBytes: this.ledger.depthBytes,
+      oldestAgeMs: this.ledger.oldestAgeMs(this.clock.now()),
+      deadLetters: this.dead.count,
+      maxBytes: this.opts.maxBytes,
+    };
+  }
+
+  // ---- dead letters and refused tokens -----------------------------------------------------------
+
+  async addDeadLetter(input: DeadLetterInput): Promise<void> {
+    this.dead.add(input);
+  }
+
+  listDeadLetters(limit?: number): DeadLetter[] {
+    return this.dead.list(limit);
+  }
+
+  async replayDeadLetters(ids?: number[]): Promise<number> {
+    return this.dead.replay(ids);
+  }
+
+  async refuseToken(token: string): Promise<void> {
+    this.refused.refuse(token);
+  }
+
+  isRefused(token: string): boolean {
+    return this.refused.has(token);
+  }
+
+  refusedTokens(): string[] {
+    return this.refused.list();
+  }
+
+  // ---- commits -----------------------------------------------------------------------------------
+
+  private commitThread(): CommitThread {
+    if (this.thread?.alive) return this.thread;
+    this.thread = new CommitThread(
+      { path: this.opts.path, sync: this.opts.sync, busyTimeoutMs: this.opts.busyTimeoutMs ?? 5_000 },
+      (err) => {
+        // The job in flight fails (and is retried on a new thread); the ledger is rebuilt from the file.
+        this.opts.log?.error({ err }, 'store: the commit thread stopped; starting another');
+        this.reloadPending = true;
+        this.cache.suspended = true;
+      },
+    );
+    return this.thread;
+  }
+
+  /** One transaction on the commit thread; the ledger and cache move only once it has committed. */
+  private async commit(batch: QueuedAppend[], acks: QueuedAck[]): Promise<void> {
+    const started = this.clock.monotonic();
+    const now = this.clock.now();
+    const groups = groupByDevice(batch, this.rowMaxBytes);
+    let rows = 0;
+    let bytes = 0;
+    for (const g of groups) {
+      rows += g.rows.length;
+      bytes += g.bytes;
+    }
+    const ackIds: number[] = [];
+    for (const a of acks) for (const id of a.ids) ackIds.push(id);
+    const tokenOf = this.ledger.tokenOf;
+    const job: CommitJob = {
+      acks: ackIds,
+      groups: groups.map((g) => ({
+        tkey: g.tkey,
+        ...(tokenOf.has(g.tkey) ? {} : { sealedToken: this.codec.sealToken(g.token, g.tkey) }),
+        rows: g.rows.map((r) => ({
+          payload: this.codec.sealPayload(r.text, g.tkey),
+          bytes: r.bytes,
+          points: r.points,
+        })),
+        inIndex: this.cache.willCache(g.tkey, !this.ledger.hasQueue(g.token)) ? 0 : 1,
+      })),
+      now,
+      over: this.opts.whenFull === 'drop_oldest' ? this.ledger.depthBytes + bytes - this.opts.maxBytes : null,
+    };
+    const result: CommitResult = await this.commitThread().run(job);
+    // Committed: only now do the ledger and the cache move.
+    for (const g of groups) if (!tokenOf.has(g.tkey)) tokenOf.set(g.tkey, g.token);
+    for (const a of batch) this.group.forget(a);
+    const freed = this.removed(new Map(result.acked), ackIds.length > 0 ? new Set(ackIds) : undefined);
+    const dropped = this.removed(new Map(result.evicted));
+    groups.forEach((g, i) => {
+      const ins = { token: g.token, tkey: g.tkey, firstId: result.firstIds[i]!, n: g.points, bytes: g.bytes };
+      this.inserted(ins, now, g.rows, job.groups[i]!.inIndex);
+    });
+    if (batch.length > 0) events.storeCommit.publish({ rows, durationMs: this.clock.monotonic() - started });
+    if (freed > 0 && dropped === 0) this.emit(this.spaceListeners);
+    if (dropped > 0) {
+      this.opts.log?.warn({ points: dropped }, 'store: full, dropped the oldest points (whenFull: drop_oldest)');
+      events.storeDrop.publish({ reason: 'drop_oldest', points: dropped });
+      this.emit(this.spaceListeners);
+    }
+    if (batch.length > 0) this.emit(this.appendListeners);
+  }
+
+  private inserted(ins: Inserted, at: number, rows: readonly PackedRow[] | undefined, inIndex: 0 | 1): void {
+    const started = this.ledger.inserted(ins, at);
+    this.cache.inserted(ins.tkey, ins.firstId, rows, inIndex, started);
+  }
+
+  /** Applies committed removals; `ids`: the row ids asked to go, to check cached queues against. */
+  private removed(removed: Map<string, Removed>, ids?: ReadonlySet<number>): number {
+    return this.ledger.removed(
+      removed,
+      (tkey, r) => this.cache.removedHead(tkey, r, ids),
+      (tkey) => this.cache.drop(tkey),
+    );
+  }
+
+  // ---- state from the file -----------------------------------------------------------------------
+
+  /** (Re)builds the ledger, cache, dead-letter count and refusals from the file: at open, and after a change. */
+  private loadState(): void {
+    this.cache.clear();
+    this.cache.suspended = false;
+    // No queue is cached now, so every row goes into the per-device index first.
+    loadLedger(this.ledger, this.st, this.codec, this.opts.log, () => this.index.all());
+    this.dead.load();
+    this.refused.load();
+    this.dataVersion = this.st.dataVersion.get() as number;
+    this.writesSeen = this.st.writes.get() as number;
+  }
+
+  /**
+   * Picks up another process's writes (e.g. `tago-edge queue replay`). PRAGMA data_version changes when
+   * any other connection commits, this store's commit thread included, so it only gates a look at
+   * `meta.writes`, which every main-connection write bumps and the commit thread never does.
+   */
+  private refreshIfChangedElsewhere(): void {
+    const v = this.st.dataVersion.get() as number;
+    if (v === this.dataVersion) return;
+    this.dataVersion = v;
+    if ((this.st.writes.get() as number) === this.writesSeen) return;
+    // A commit in flight may already be in the file but not in the ledger: reload once it is applied.
+    if (this.group.inFlight) {
+      this.reloadPending = true;
+      this.cache.suspended = true;
+    } else this.loadState();
+  }
+
+  /** Inside a main-connection write transaction: counts it, and notices when another process wrote too. */
+  private bumpWrites(): void {
+    const v = this.st.bumpWrites.get() as number;
+    // Anything but the next value means another process wrote since: the next refresh reloads.
+    if (v === this.writesSeen + 1) this.writesSeen = v;
+  }
+
+  // ---- listeners and lifecycle -------------------------------------------------------------------
+
+  onAppend(listener: () => void): void {
+    this.appendListeners.push(listener);
+  }
+
+  onSpace(listener: () => void): void {
+    this.spaceListeners.push(listener);
+  }
+
+  private emit(listeners: Array<() => void>): void {
+    for (const l of listeners) {
+      try {
+        l();
+      } catch (err) {
+        this.opts.log?.error({ err }, 'store: listener threw');
+      }
+    }
+  }
+
+  /** Commits what is queued (those appends resolve), then closes the file. Later appends are refused. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.group.drain();
+    await this.thread?.close();
+    this.db.close();
+  }
+}
