@@ -45,11 +45,9 @@ export const configSchema = z
         headersTimeoutMs: z.number().int().positive().default(10_000).describe('time to receive headers (slowloris)'),
         keepAliveTimeoutMs: z.number().int().positive().default(5_000).describe('idle keep-alive timeout'),
         engine: z
-          .enum(['lean', 'node'])
-          .default('lean')
-          .describe(
-            "HTTP/1.1 server: 'lean' (parsed straight off the socket, strict, a third less CPU per request) or 'node' (node:http)",
-          ),
+          .never({ error: 'removed; the ingest port always uses the lean HTTP/1.1 server' })
+          .optional()
+          .describe('removed: the ingest port always uses the lean HTTP/1.1 server'),
         tls: tlsFiles.optional().describe('serve HTTPS instead of HTTP'),
       })
       .strict()

@@ -1,8 +1,7 @@
 /**
- * The ingest port's HTTP/1.1 on the wire (`http.engine: lean`, the default): keep-alive, pipelining, chunked
- * bodies, 100-continue, HTTP/1.0, half-close, and the strict refusals (request smuggling, malformed heads,
- * oversized heads), each against the real gateway over raw sockets. `http.engine: node` is checked to still
- * serve the same answers.
+ * The ingest port's HTTP/1.1 on the wire (the gateway's own server, gateway/ingest/http/lean/): keep-alive,
+ * pipelining, chunked bodies, 100-continue, HTTP/1.0, half-close, and the strict refusals (request smuggling,
+ * malformed heads, oversized heads), each against the real gateway over raw sockets.
  */
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
@@ -238,26 +237,5 @@ describe('HTTP/1.1 on the ingest port (lean engine)', () => {
     expect(Date.now() - t0).toBeLessThan(2_500);
     const metrics = await (await request(`${stack.http}/metrics`)).body.text();
     expect(metrics).toContain('tago_edge_messages_rejected_total{protocol="http",code="EDGE_ERR_REQUEST_TIMEOUT"} 1');
-  });
-});
-
-describe('http.engine: node', () => {
-  it('serves the same routes through node:http', async () => {
-    const stack = await startStack({ http: { engine: 'node' } });
-    const res = await request(`${stack.http}/data`, {
-      method: 'POST',
-      headers: { 'device-token': 'wire-node', 'content-type': 'application/json' },
-      body: rec(5),
-    });
-    expect(res.statusCode).toBe(200);
-    expect(await res.body.json()).toEqual({ status: true, result: '1 Data Added' });
-    const bad = await request(`${stack.http}/data`, {
-      method: 'POST',
-      headers: { 'device-token': 'wire-node', 'content-type': 'application/json' },
-      body: '{"variable":',
-    });
-    expect(bad.statusCode).toBe(400);
-    await bad.body.dump();
-    await waitFor(() => stack.sim.stats().tokens['wire-node']?.points === 1);
   });
 });

@@ -65,4 +65,10 @@ describe('configuration', () => {
       'TAGO_EDGE_HTTP_PORT: expected an integer',
     );
   });
+
+  it('refuses the removed http.engine and names what replaced it', () => {
+    expect(() => parseConfig({ http: { engine: 'node' } })).toThrow(
+      'http.engine: removed; the ingest port always uses the lean HTTP/1.1 server',
+    );
+  });
 });

@@ -5,27 +5,17 @@
  *   GET  /healthz, /readyz, /metrics
  * Errors answer {"status":false,"message":"…"} with the status of the EdgeError's code.
  */
-import {
-  createServer as createHttpServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type ServerResponse,
-  STATUS_CODES,
-} from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
 import {
-  BadRequestError,
   type EdgeError,
-  HeadersTooLargeError,
   InvalidBodyError,
   MethodNotAllowedError,
   NotFoundError,
-  RequestTimeoutError,
   ShuttingDownError,
   toEdgeError,
   UnsupportedMediaTypeError,
@@ -34,19 +24,16 @@ import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
 import type { IngestInput, IngestPipeline } from '../pipeline.js';
-import { createLeanServer, type LeanRequest, type LeanResponse } from './lean-http.js';
-import { readBody } from './read-body.js';
+import { type LeanRequest as AnyRequest, type LeanResponse as AnyResponse, createLeanServer } from './lean/server.js';
 import { tokenFromHeaders } from './token.js';
 
-/** What the routes use of a request: `node:http`'s IncomingMessage or the lean server's request. */
+/** What admission and mTLS use of a request. */
 export interface HttpRequest {
   readonly method?: string | undefined;
   readonly url?: string | undefined;
   readonly headers: IncomingHttpHeaders;
   readonly socket: Socket;
 }
-type AnyRequest = IncomingMessage | LeanRequest;
-type AnyResponse = ServerResponse | LeanResponse;
 
 /** The ingest server: a `net.Server` (or `tls.Server`) that can drop idle and all connections on shutdown. */
 export type HttpIngestServer = NetServer & { closeIdleConnections(): void; closeAllConnections(): void };
@@ -182,8 +169,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
         (raw) => fail(req, res, raw),
       );
     };
-    if ('readBody' in req) req.readBody(config.bodyLimitBytes, onBody);
-    else readBody(req, config.bodyLimitBytes, onBody);
+    req.readBody(config.bodyLimitBytes, onBody);
   }
 
   /** Address lists and auth cool-down run before the token is looked at; a failed lookup is counted. */
@@ -292,49 +278,16 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
     }
   };
 
-  if (config.engine === 'lean') {
-    return createLeanServer(
-      {
-        bodyLimitBytes: config.bodyLimitBytes,
-        headersTimeoutMs: config.headersTimeoutMs,
-        requestTimeoutMs: config.requestTimeoutMs,
-        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-        ...(deps.tls ? { tls: deps.tls } : {}),
-        onHandlerError: (err) => log.error({ err }, 'internal error on HTTP ingest; connection closed'),
-        onRefused: (err, socket) => refused(err, socket.remoteAddress),
-      },
-      handler,
-    );
-  }
-
-  const timeouts = {
-    requestTimeout: config.requestTimeoutMs,
-    headersTimeout: config.headersTimeoutMs,
-    // Node checks the two timeouts above only every connectionsCheckingInterval (default 30 s): keep
-    // the check at least as fine as the headers timeout so a slowloris client is cut off in time.
-    connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
-  };
-  const server = deps.tls
-    ? createHttpsServer({ ...deps.tls, ...timeouts }, handler)
-    : createHttpServer(timeouts, handler);
-  server.keepAliveTimeout = config.keepAliveTimeoutMs;
-  server.headersTimeout = config.headersTimeoutMs;
-  server.requestTimeout = config.requestTimeoutMs;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable && err.code !== 'ECONNRESET') {
-      // headersTimeout/requestTimeout (slowloris) answer 408, oversized headers 431, anything else 400.
-      const edge =
-        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? new RequestTimeoutError('request not complete within its time limit')
-          : err.code === 'HPE_HEADER_OVERFLOW'
-            ? new HeadersTooLargeError('request head over the 16 KiB limit')
-            : new BadRequestError(`malformed request (${err.code ?? err.message})`);
-      refused(edge, (socket as Socket).remoteAddress);
-      const status = `${edge.statusCode} ${STATUS_CODES[edge.statusCode]}`;
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    } else {
-      socket.destroy();
-    }
-  });
-  return server;
+  return createLeanServer(
+    {
+      bodyLimitBytes: config.bodyLimitBytes,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      ...(deps.tls ? { tls: deps.tls } : {}),
+      onHandlerError: (err) => log.error({ err }, 'internal error on HTTP ingest; connection closed'),
+      onRefused: (err, socket) => refused(err, socket.remoteAddress),
+    },
+    handler,
+  );
 }
