@@ -1,89 +1,96 @@
 /**
  * The error catalogue: every error the gateway reports to a device, an operator or a script has a stable
- * `code` (callers branch on it, never on the message) and, where it answers a request, an HTTP status.
- * `test/unit/docs-in-step.test.ts` keeps this catalogue and docs/errors.md in step.
+ * `code` (callers branch on it, never on the message), the HTTP status it answers, its MQTT outcome
+ * (MqttOutcome: dead letter, withheld PUBACK, disconnect, CONNACK code) and, when transient, a
+ * `Retry-After` given to its constructor. The adapters read these from the error; none keeps its own
+ * list of codes. The base class and the parser's errors come from parsers/errors.ts (the sandbox throws
+ * them without importing the gateway). `test/unit/docs-in-step.test.ts` keeps this catalogue and
+ * docs/errors.md in step.
  */
-export abstract class EdgeError extends Error {
-  abstract readonly code: string;
-  abstract readonly statusCode: number;
-  /** Seconds a client should wait before retrying (HTTP `Retry-After`), when the error is transient. */
-  retryAfterSeconds?: number;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+import {
+  defineError,
+  EdgeError,
+  ParserError,
+  ParserLoadError,
+  ParserMemoryError,
+  ParserTimeoutError,
+} from '../parsers/errors.js';
 
-function defineError(name: string, code: string, statusCode: number) {
-  const cls = class extends EdgeError {
-    readonly code = code;
-    readonly statusCode = statusCode;
-  };
-  Object.defineProperty(cls, 'name', { value: name });
-  return cls;
-}
+export type { EdgeErrorOptions, MqttOutcome } from '../parsers/errors.js';
+export {
+  EdgeError,
+  isEdgeError,
+  ParserError,
+  ParserLoadError,
+  ParserMemoryError,
+  ParserTimeoutError,
+} from '../parsers/errors.js';
 
 /** A request body or MQTT payload that is not valid JSON or not the shape TagoIO accepts. */
-export const InvalidBodyError = defineError('InvalidBodyError', 'EDGE_ERR_INVALID_BODY', 400);
+export const InvalidBodyError = defineError('InvalidBodyError', 'EDGE_ERR_INVALID_BODY', 400, 'dead-letter');
 /** A record breaks one of TagoIO's record rules; the message names the record index and the field. */
-export const InvalidRecordError = defineError('InvalidRecordError', 'EDGE_ERR_INVALID_RECORD', 400);
-/** The device's payload parser threw, timed out, ran out of memory or returned a bad result. */
-export const ParserError = defineError('ParserError', 'EDGE_ERR_PARSER', 400);
-/** The parser ran past its CPU time limit. */
-export const ParserTimeoutError = defineError('ParserTimeoutError', 'EDGE_ERR_PARSER_TIMEOUT', 400);
-/** The parser ran past its memory limit. */
-export const ParserMemoryError = defineError('ParserMemoryError', 'EDGE_ERR_PARSER_MEMORY', 400);
-/** The parser file could not be read or compiled. */
-export const ParserLoadError = defineError('ParserLoadError', 'EDGE_ERR_PARSER_LOAD', 400);
+export const InvalidRecordError = defineError('InvalidRecordError', 'EDGE_ERR_INVALID_RECORD', 400, 'dead-letter');
 /** The HTTP request itself is malformed or ambiguous (request line, headers, body framing). */
-export const BadRequestError = defineError('BadRequestError', 'EDGE_ERR_BAD_REQUEST', 400);
+export const BadRequestError = defineError('BadRequestError', 'EDGE_ERR_BAD_REQUEST', 400, 'none');
 /** The HTTP request's head or body did not arrive within its time limit (slowloris). */
-export const RequestTimeoutError = defineError('RequestTimeoutError', 'EDGE_ERR_REQUEST_TIMEOUT', 408);
+export const RequestTimeoutError = defineError('RequestTimeoutError', 'EDGE_ERR_REQUEST_TIMEOUT', 408, 'none');
 /** The HTTP request asks for an expectation other than 100-continue. */
-export const ExpectationFailedError = defineError('ExpectationFailedError', 'EDGE_ERR_EXPECTATION_FAILED', 417);
+export const ExpectationFailedError = defineError('ExpectationFailedError', 'EDGE_ERR_EXPECTATION_FAILED', 417, 'none');
 /** The HTTP request's head is over 16 KiB. */
-export const HeadersTooLargeError = defineError('HeadersTooLargeError', 'EDGE_ERR_HEADERS_TOO_LARGE', 431);
+export const HeadersTooLargeError = defineError('HeadersTooLargeError', 'EDGE_ERR_HEADERS_TOO_LARGE', 431, 'none');
 /** No device token was given. */
-export const MissingTokenError = defineError('MissingTokenError', 'EDGE_ERR_MISSING_TOKEN', 401);
+export const MissingTokenError = defineError('MissingTokenError', 'EDGE_ERR_MISSING_TOKEN', 401, 'connack-4');
 /** The token is not known (registry mode) or TagoIO refused it. */
-export const RefusedTokenError = defineError('RefusedTokenError', 'EDGE_ERR_REFUSED_TOKEN', 401);
+export const RefusedTokenError = defineError('RefusedTokenError', 'EDGE_ERR_REFUSED_TOKEN', 401, 'connack-5');
 /** The client's address is not allowed. */
-export const ForbiddenAddressError = defineError('ForbiddenAddressError', 'EDGE_ERR_FORBIDDEN_ADDRESS', 403);
+export const ForbiddenAddressError = defineError(
+  'ForbiddenAddressError',
+  'EDGE_ERR_FORBIDDEN_ADDRESS',
+  403,
+  'disconnect',
+);
 /** The MQTT topic is not one this device may publish or subscribe to. */
-export const TopicNotAllowedError = defineError('TopicNotAllowedError', 'EDGE_ERR_TOPIC_NOT_ALLOWED', 403);
+export const TopicNotAllowedError = defineError(
+  'TopicNotAllowedError',
+  'EDGE_ERR_TOPIC_NOT_ALLOWED',
+  403,
+  'disconnect',
+);
 /** No such route. */
-export const NotFoundError = defineError('NotFoundError', 'EDGE_ERR_NOT_FOUND', 404);
+export const NotFoundError = defineError('NotFoundError', 'EDGE_ERR_NOT_FOUND', 404, 'none');
 /** The route exists but not for this method. */
-export const MethodNotAllowedError = defineError('MethodNotAllowedError', 'EDGE_ERR_METHOD_NOT_ALLOWED', 405);
+export const MethodNotAllowedError = defineError('MethodNotAllowedError', 'EDGE_ERR_METHOD_NOT_ALLOWED', 405, 'none');
 /** The body is over the 200 kB limit. */
-export const PayloadTooLargeError = defineError('PayloadTooLargeError', 'EDGE_ERR_PAYLOAD_TOO_LARGE', 413);
+export const PayloadTooLargeError = defineError(
+  'PayloadTooLargeError',
+  'EDGE_ERR_PAYLOAD_TOO_LARGE',
+  413,
+  'disconnect',
+);
 /** The content type is not JSON, text or octet-stream. */
 export const UnsupportedMediaTypeError = defineError(
   'UnsupportedMediaTypeError',
   'EDGE_ERR_UNSUPPORTED_MEDIA_TYPE',
   415,
+  'none',
 );
 /** The device sends faster than its rate limit. */
-export const RateLimitedError = defineError('RateLimitedError', 'EDGE_ERR_RATE_LIMITED', 429);
+export const RateLimitedError = defineError('RateLimitedError', 'EDGE_ERR_RATE_LIMITED', 429, 'refuse-publish');
 /** The local store reached `store.maxBytes`; the client should retry later. */
-export const StoreFullError = defineError('StoreFullError', 'EDGE_ERR_STORE_FULL', 503);
+export const StoreFullError = defineError('StoreFullError', 'EDGE_ERR_STORE_FULL', 503, 'withhold-puback');
 /** The gateway is shutting down and accepts nothing new. */
-export const ShuttingDownError = defineError('ShuttingDownError', 'EDGE_ERR_SHUTTING_DOWN', 503);
+export const ShuttingDownError = defineError('ShuttingDownError', 'EDGE_ERR_SHUTTING_DOWN', 503, 'disconnect');
 /** The store failed to write (disk error); nothing was acknowledged. */
-export const StoreWriteError = defineError('StoreWriteError', 'EDGE_ERR_STORE_WRITE', 500);
+export const StoreWriteError = defineError('StoreWriteError', 'EDGE_ERR_STORE_WRITE', 500, 'disconnect');
 /** The store could not be opened or decrypted at start-up (e.g. a wrong encryption key). */
-export const StoreOpenError = defineError('StoreOpenError', 'EDGE_ERR_STORE_OPEN', 500);
+export const StoreOpenError = defineError('StoreOpenError', 'EDGE_ERR_STORE_OPEN', 500, 'none');
 /** A configuration file or override is invalid; the message names the config path. */
-export const ConfigError = defineError('ConfigError', 'EDGE_ERR_CONFIG', 500);
+export const ConfigError = defineError('ConfigError', 'EDGE_ERR_CONFIG', 500, 'none');
 /** Anything unexpected: a bug. The message is logged; the client sees a generic message. */
-export const InternalError = defineError('InternalError', 'EDGE_ERR_INTERNAL', 500);
+export const InternalError = defineError('InternalError', 'EDGE_ERR_INTERNAL', 500, 'disconnect');
 
 export type InvalidBodyError = InstanceType<typeof InvalidBodyError>;
 export type InvalidRecordError = InstanceType<typeof InvalidRecordError>;
-export type ParserError = InstanceType<typeof ParserError>;
-export type ParserTimeoutError = InstanceType<typeof ParserTimeoutError>;
-export type ParserMemoryError = InstanceType<typeof ParserMemoryError>;
-export type ParserLoadError = InstanceType<typeof ParserLoadError>;
 export type BadRequestError = InstanceType<typeof BadRequestError>;
 export type RequestTimeoutError = InstanceType<typeof RequestTimeoutError>;
 export type ExpectationFailedError = InstanceType<typeof ExpectationFailedError>;
@@ -131,10 +138,6 @@ export const errorCatalogue = [
   ConfigError,
   InternalError,
 ] as const;
-
-export function isEdgeError(err: unknown): err is EdgeError {
-  return err instanceof EdgeError;
-}
 
 /** Wraps anything thrown into an EdgeError, keeping EdgeErrors as they are. */
 export function toEdgeError(err: unknown): EdgeError {

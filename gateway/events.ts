@@ -4,7 +4,9 @@
  * channel nobody listens to costs a boolean check (`hasSubscribers`), so the hot path stays free of
  * metric-library calls and label lookups. Payloads never carry a device token: only the device id.
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
+import { channel, parserEvents } from '../parsers/events.js';
+
+export type { ParserConsoleEvent, ParserRunEvent } from '../parsers/events.js';
 
 export type Protocol = 'http' | 'mqtt';
 
@@ -42,38 +44,10 @@ export interface DeadLetterEvent {
   reason: string;
   points: number;
 }
-export interface ParserRunEvent {
-  deviceId: string;
-  /** ok, or the error code. */
-  outcome: string;
-  messages: number;
-  durationMs: number;
-}
-export interface ParserConsoleEvent {
-  deviceId: string;
-  level: 'log' | 'debug' | 'error';
-  message: string;
-}
 export interface MqttClientEvent {
   kind: 'connect' | 'disconnect' | 'refused';
   deviceId?: string;
   reason?: string;
-}
-
-function channel<T>(name: string) {
-  const ch = diagnosticsChannel.channel(name);
-  return {
-    name,
-    channel: ch,
-    publish(message: T): void {
-      if (ch.hasSubscribers) ch.publish(message);
-    },
-    subscribe(fn: (message: T) => void): () => void {
-      const listener = (m: unknown) => fn(m as T);
-      ch.subscribe(listener);
-      return () => ch.unsubscribe(listener);
-    },
-  };
 }
 
 export const events = {
@@ -83,7 +57,7 @@ export const events = {
   storeCommit: channel<StoreCommitEvent>('tago-edge:store:commit'),
   storeDrop: channel<StoreDropEvent>('tago-edge:store:drop'),
   deadLetter: channel<DeadLetterEvent>('tago-edge:dead-letter'),
-  parserRun: channel<ParserRunEvent>('tago-edge:parser:run'),
-  parserConsole: channel<ParserConsoleEvent>('tago-edge:parser:console'),
+  parserRun: parserEvents.parserRun,
+  parserConsole: parserEvents.parserConsole,
   mqttClient: channel<MqttClientEvent>('tago-edge:mqtt:client'),
 } as const;

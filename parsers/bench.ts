@@ -12,7 +12,7 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { exitWhenSettled } from '../cli/exit.js';
+import { exitWhenSettled } from './exit-when-settled.js';
 import type { ParserDevice } from './parser-host.js';
 import { createParserHost } from './sandbox/index.js';
 

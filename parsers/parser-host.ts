@@ -21,7 +21,7 @@ export interface ParserHost {
   /**
    * Runs the parser in `file` for one message. Resolves to whatever `payload` holds when the parser
    * ends. Rejects with ParserError, ParserTimeoutError, ParserMemoryError or ParserLoadError
-   * (gateway/errors.ts) carrying the parser's message (and line when known).
+   * (parsers/errors.ts) carrying the parser's message (and line when known).
    */
   run(file: string, device: ParserDevice, input: ParseInput): Promise<unknown>;
   /** Releases isolates. */

@@ -81,9 +81,11 @@ export function createAdmission(config: Config, log: Logger, now: () => number =
     const t = now();
     if (e === undefined || e.blockedUntil <= t) return;
     const seconds = Math.max(1, Math.ceil((e.blockedUntil - t) / 1000));
-    const err = new RateLimitedError(`Too many requests (Retry-After: ${seconds})`);
-    err.retryAfterSeconds = seconds;
-    throw err;
+    // At MQTT CONNECT a cool-down answers CONNACK 5 (not authorized), not a refused publish.
+    throw new RateLimitedError(`Too many requests (Retry-After: ${seconds})`, {
+      retryAfterSeconds: seconds,
+      mqtt: 'connack-5',
+    });
   }
 
   function authFailed(remote: string | undefined, protocol: Protocol): void {
@@ -114,8 +116,7 @@ export function createAdmission(config: Config, log: Logger, now: () => number =
     e.refused++;
     events.ingestRejected.publish({ protocol, deviceId: device.id, code: 'EDGE_ERR_RATE_LIMITED', points: 0 });
     const seconds = uploads.secondsLeft(e, t);
-    const err = new RateLimitedError(`Too many requests (Retry-After: ${seconds})`);
-    err.retryAfterSeconds = seconds;
+    const err = new RateLimitedError(`Too many requests (Retry-After: ${seconds})`, { retryAfterSeconds: seconds });
     if (e.refused === 1) {
       log.info({ protocol, device: device.id, limitPerMinute: max }, 'device over its upload rate limit');
     }

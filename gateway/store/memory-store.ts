@@ -35,9 +35,9 @@ export class MemoryStore implements Store {
     const rows = records.map((r) => JSON.stringify(r));
     const size = rows.reduce((n, j) => n + Buffer.byteLength(j) + 1, 0);
     if (!this.hasRoom(size)) {
-      const err = new StoreFullError(`store full (${this.bytes} of ${this.opts.maxBytes} bytes)`);
-      err.retryAfterSeconds = this.opts.retryAfterSeconds ?? 5;
-      throw err;
+      throw new StoreFullError(`store full (${this.bytes} of ${this.opts.maxBytes} bytes)`, {
+        retryAfterSeconds: this.opts.retryAfterSeconds ?? 5,
+      });
     }
     this.insert(token, rows);
     for (const l of this.appendListeners) l();

@@ -10,7 +10,7 @@
 import { SourceMap } from 'node:module';
 import { extname } from 'node:path';
 import { transform } from 'esbuild';
-import { ParserLoadError } from '../../gateway/errors.js';
+import { ParserLoadError } from '../errors.js';
 
 /** TagoIO's own limit on parser code size (docs: parser-vs-analysis-comparison). */
 export const MAX_PARSER_BYTES = 64 * 1024;

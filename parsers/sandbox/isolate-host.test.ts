@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ParserConsoleEvent, ParserRunEvent } from '../../gateway/events.js';
-import { events } from '../../gateway/events.js';
+import type { ParserConsoleEvent, ParserRunEvent } from '../events.js';
+import { parserEvents } from '../events.js';
 import { device, input, parserDir } from '../test/fixtures.js';
 import { createParserHost, type SandboxParserHost } from './isolate-host.js';
 
@@ -128,7 +128,7 @@ describe('parser contract', () => {
 
   it('captures console.log/debug/error per message and publishes each line', async () => {
     const lines: ParserConsoleEvent[] = [];
-    const off = events.parserConsole.subscribe((e) => lines.push(e));
+    const off = parserEvents.parserConsole.subscribe((e) => lines.push(e));
     try {
       const file = parserDir()(
         'p.js',
@@ -147,7 +147,7 @@ describe('parser contract', () => {
 
   it('publishes one parserRun event per message with its outcome', async () => {
     const runs: ParserRunEvent[] = [];
-    const off = events.parserRun.subscribe((e) => runs.push(e));
+    const off = parserEvents.parserRun.subscribe((e) => runs.push(e));
     try {
       const write = parserDir();
       newHost();

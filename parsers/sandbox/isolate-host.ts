@@ -1,10 +1,10 @@
 /**
  * The ParserHost the pipeline uses: one isolate and one batching queue per parser file, created on first
  * use and kept for the life of the host. Fail closed: every way a parser can go wrong rejects the message
- * with a typed error (gateway/errors.ts); nothing is passed through unparsed.
+ * with a typed error (parsers/errors.ts); nothing is passed through unparsed.
  */
 import { resolve } from 'node:path';
-import { ParserError } from '../../gateway/errors.js';
+import { ParserError } from '../errors.js';
 import {
   DEFAULT_MEMORY_MB,
   DEFAULT_TIMEOUT_MS,

@@ -1,14 +1,8 @@
 /**
- * Maps what went wrong in the sandbox to the typed errors of gateway/errors.ts, with a message that names
+ * Maps what went wrong in the sandbox to the typed errors of parsers/errors.ts (part of the gateway's catalogue), with a message that names
  * the cause and, when the stack shows it, the parser's own line: `parser threw at line 3: bad frame`.
  */
-import {
-  type EdgeError,
-  ParserError,
-  ParserLoadError,
-  ParserMemoryError,
-  ParserTimeoutError,
-} from '../../gateway/errors.js';
+import { type EdgeError, ParserError, ParserLoadError, ParserMemoryError, ParserTimeoutError } from '../errors.js';
 import type { CompiledParser } from './compile.js';
 
 /** One message's outcome as the in-isolate harness reports it (see harness-source.ts). */

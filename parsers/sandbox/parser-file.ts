@@ -6,7 +6,7 @@
  */
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { type EdgeError, isEdgeError, ParserLoadError } from '../../gateway/errors.js';
+import { type EdgeError, isEdgeError, ParserLoadError } from '../errors.js';
 import { type CompiledParser, compileParser } from './compile.js';
 import { ParserIsolate } from './parser-isolate.js';
 

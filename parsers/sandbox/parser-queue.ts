@@ -12,8 +12,8 @@
  *   overruns fails with ParserMemoryError and the isolate is re-created for the next message.
  */
 
-import { type EdgeError, isEdgeError, ParserError } from '../../gateway/errors.js';
-import { events } from '../../gateway/events.js';
+import { type EdgeError, isEdgeError, ParserError } from '../errors.js';
+import { parserEvents } from '../events.js';
 import type { ParserDevice } from '../parser-host.js';
 import type { CompiledParser } from './compile.js';
 import { memoryError, type Outcome, outcomeError, timeoutError } from './parser-errors.js';
@@ -114,7 +114,8 @@ export class ParserQueue {
   }
 
   private settleOutcome(p: Pending, outcome: Outcome, compiled: CompiledParser): void {
-    for (const [level, message] of outcome.logs) events.parserConsole.publish({ deviceId: p.deviceId, level, message });
+    for (const [level, message] of outcome.logs)
+      parserEvents.parserConsole.publish({ deviceId: p.deviceId, level, message });
     if (outcome.ok) settle(p, undefined, outcome.value);
     else settle(p, outcomeError(outcome, compiled, this.limits.memoryMb));
   }
@@ -176,7 +177,7 @@ export function messageJson(device: ParserDevice, payload: unknown[], rawPayload
 }
 
 function settle(p: Pending, err: EdgeError | undefined, value?: unknown): void {
-  events.parserRun.publish({
+  parserEvents.parserRun.publish({
     deviceId: p.deviceId,
     outcome: err ? err.code : 'ok',
     messages: 1,

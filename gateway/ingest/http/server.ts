@@ -127,9 +127,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
    */
   function postData(req: AnyRequest, res: AnyResponse, arrivedAt: number): void {
     if (deps.isShuttingDown()) {
-      const err = new ShuttingDownError('gateway is shutting down; retry shortly');
-      err.retryAfterSeconds = 5;
-      throw err;
+      throw new ShuttingDownError('gateway is shutting down; retry shortly', { retryAfterSeconds: 5 });
     }
     const device = resolveDevice(req);
     deps.admit?.(req, device);

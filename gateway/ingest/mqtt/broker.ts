@@ -48,18 +48,6 @@ export interface MqttIngestDeps {
   deviceFromCertificate?(client: Client): Device | undefined;
 }
 
-/** Client-side failures: the message is kept as a dead letter and acknowledged; the connection stays. */
-const CLIENT_FAULTS = new Set([
-  'EDGE_ERR_INVALID_BODY',
-  'EDGE_ERR_INVALID_RECORD',
-  'EDGE_ERR_PARSER',
-  'EDGE_ERR_PARSER_TIMEOUT',
-  'EDGE_ERR_PARSER_MEMORY',
-  'EDGE_ERR_PARSER_LOAD',
-]);
-/** Transient: withhold the PUBACK while the store has no room, then retry. */
-const BACK_PRESSURE = new Set(['EDGE_ERR_STORE_FULL']);
-
 export interface MqttIngest {
   broker: Aedes;
   /** The bound on publishes inside the gateway (mqtt.maxPublishesInFlight). */
@@ -108,9 +96,11 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
         try {
           deps.admitConnect?.(client);
         } catch (err) {
-          // An address list refusal closes the connection here; a cool-down answers CONNACK 5 below.
-          if ((err as EdgeError).code !== 'EDGE_ERR_RATE_LIMITED') throw err;
-          coolingDown.set(client, err as EdgeError);
+          // A refusal whose outcome is a CONNACK code (auth cool-down) is answered by authenticate below;
+          // any other (address lists) closes the connection here.
+          const edge = toEdgeError(err);
+          if (edge.mqtt !== 'connack-4' && edge.mqtt !== 'connack-5') throw err;
+          coolingDown.set(client, edge);
         }
         if (deps.isShuttingDown()) return cb(new Error('shutting down'), false);
         // aedes counts clients already connected; this one is not among them yet.
@@ -127,7 +117,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
       const cooling = coolingDown.get(client);
       if (cooling) {
         events.mqttClient.publish({ kind: 'refused', reason: cooling.code });
-        return cb(refuse(5, cooling.message), false);
+        return cb(refuse(cooling.mqtt === 'connack-4' ? 4 : 5, cooling.message), false);
       }
       try {
         const fromCert = deps.deviceFromCertificate?.(client);
@@ -139,8 +129,8 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
         deps.onAuthFailure?.(client);
         events.mqttClient.publish({ kind: 'refused', reason: err.code });
         log.info({ clientId: client.id, code: err.code }, 'MQTT CONNECT refused');
-        // 4: bad user name or password (missing token); 5: not authorized (refused token).
-        cb(refuse(err.code === 'EDGE_ERR_MISSING_TOKEN' ? 4 : 5, err.message), false);
+        // The catalogue says which: 4 bad user name or password (missing token), 5 not authorized.
+        cb(refuse(err.mqtt === 'connack-4' ? 4 : 5, err.message), false);
       }
     },
     authorizePublish(client, packet, cb) {
@@ -199,7 +189,8 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
         return;
       } catch (raw) {
         const err = toEdgeError(raw);
-        if (CLIENT_FAULTS.has(err.code)) {
+        // The error says what MQTT answers (gateway/errors.ts, MqttOutcome); `disconnect` is the throw below.
+        if (err.mqtt === 'dead-letter') {
           // Never silently dropped: counted (pipeline event), logged, kept as a dead letter.
           await store.addDeadLetter({
             token: device.token,
@@ -215,14 +206,14 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
           );
           return;
         }
-        if (err.code === 'EDGE_ERR_RATE_LIMITED' && packet.qos === 0) {
+        if (err.mqtt === 'refuse-publish' && packet.qos === 0) {
           // Over limits.uploadsPerMinute (counted by admission): not stored. QoS 0 has no PUBACK to
           // withhold, so the connection stays; admission closes a persistent offender. Over the limit at
           // QoS 1 falls through to the throw below: the connection closes without PUBACK, and the device
           // keeps the message and resends it after reconnecting (MQTT 3.1.1 has no negative PUBACK).
           return;
         }
-        if (BACK_PRESSURE.has(err.code)) {
+        if (err.mqtt === 'withhold-puback') {
           if (packet.qos === 0) {
             // QoS 0 has no acknowledgement to withhold: refused and counted (ingestRejected).
             log.debug({ device: device.id }, 'QoS 0 publish refused: store full');

@@ -162,8 +162,8 @@ export class SqliteStore implements Store {
     if (!fits) {
       const err = new StoreFullError(
         `store full (${this.ledger.depthBytes + this.group.queuedBytes} of ${this.opts.maxBytes} bytes, ${bytes} more asked)`,
+        { retryAfterSeconds: this.opts.retryAfterSeconds },
       );
-      err.retryAfterSeconds = this.opts.retryAfterSeconds;
       return Promise.reject(err);
     }
     return new Promise<void>((resolve, reject) => {
