@@ -25,12 +25,14 @@ describe('docs in step with the code', () => {
     expect(read('docs/configuration.md')).toBe(configReference());
   });
 
-  it('docs/errors.md lists every error code with its HTTP status, and no other', () => {
+  it('docs/errors.md lists every error code with its HTTP status and MQTT outcome, and no other', () => {
     const doc = read('docs/errors.md');
-    const documented = [...doc.matchAll(/^\| `(EDGE_ERR_\w+)` \| (\d{3}) \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const documented = [...doc.matchAll(/^\| `(EDGE_ERR_\w+)` \| (\d{3}) \| `([a-z0-9-]+)` \|/gm)].map(
+      (m) => `${m[1]} ${m[2]} ${m[3]}`,
+    );
     const actual = errorCatalogue.map((C) => {
       const e = new C('x');
-      return `${e.code} ${e.statusCode}`;
+      return `${e.code} ${e.statusCode} ${e.mqtt}`;
     });
     expect(documented.sort()).toEqual(actual.sort());
   });
