@@ -160,7 +160,7 @@ async function settle(gwHttpUrl: string | undefined): Promise<void> {
 
 // ---- output --------------------------------------------------------------------------------------------
 
-interface Row {
+export interface Row {
   section: string;
   target: string;
   figure: string;
@@ -183,7 +183,12 @@ interface Row {
   inside?: Inside;
 }
 const rows: Row[] = [];
-const verdicts: Array<{ target: string; measured: string; pass: boolean }> = [];
+export interface Verdict {
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+const verdicts: Verdict[] = [];
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 function log(msg: string): void {

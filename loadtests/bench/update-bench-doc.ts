@@ -11,25 +11,11 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Row, Verdict } from './run.js';
 
-/** One measured figure, as `loadtests/bench/run.ts` writes it. */
-export interface BenchRow {
-  section: string;
-  target: string;
-  figure: string;
-  value: number;
-  unit: string;
-  p50?: number;
-  p99?: number;
-  floor?: string;
-  ratio?: number;
-  cpuUsPerMsg?: number;
-}
-export interface BenchVerdict {
-  target: string;
-  measured: string;
-  pass: boolean;
-}
+/** One measured figure and one verdict, as `loadtests/bench/run.ts` writes them (types only: run.ts runs the bench when loaded). */
+export type BenchRow = Row;
+export type BenchVerdict = Verdict;
 export interface BenchJson {
   machine: string;
   rows: BenchRow[];
