@@ -24,7 +24,7 @@ import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
 import type { IngestInput, IngestPipeline } from '../pipeline.js';
-import { type LeanRequest as AnyRequest, type LeanResponse as AnyResponse, createLeanServer } from './lean/server.js';
+import { createLeanServer, type LeanRequest, type LeanResponse } from './lean/server.js';
 import { tokenFromHeaders } from './token.js';
 
 /** What admission and mTLS use of a request. */
@@ -58,7 +58,7 @@ export interface HttpIngestDeps {
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 
-function send(res: AnyResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(res: LeanResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -71,7 +71,7 @@ function send(res: AnyResponse, status: number, body: unknown, headers: Record<s
 const okCache: Array<{ text: string; headers: Record<string, string | number> }> = [];
 const OK_CACHE_MAX = 1_024;
 
-function sendOk(res: AnyResponse, n: number): void {
+function sendOk(res: LeanResponse, n: number): void {
   let ok = okCache[n];
   if (ok === undefined) {
     const text = JSON.stringify({ status: true, result: `${n} Data Added` });
@@ -82,7 +82,7 @@ function sendOk(res: AnyResponse, n: number): void {
   res.end(ok.text);
 }
 
-function sendError(res: AnyResponse, err: EdgeError): void {
+function sendError(res: LeanResponse, err: EdgeError): void {
   const headers: Record<string, string> = {};
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   // The body may still be arriving (413, 401): ask the client to close rather than drain it.
@@ -125,7 +125,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
    * POST /data. Answers its own errors. Callbacks rather than an async function: one promise per request
    * (the pipeline's), no suspended frame while the body arrives.
    */
-  function postData(req: AnyRequest, res: AnyResponse, arrivedAt: number): void {
+  function postData(req: LeanRequest, res: LeanResponse, arrivedAt: number): void {
     if (deps.isShuttingDown()) {
       throw new ShuttingDownError('gateway is shutting down; retry shortly', { retryAfterSeconds: 5 });
     }
@@ -171,7 +171,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
   }
 
   /** Address lists and auth cool-down run before the token is looked at; a failed lookup is counted. */
-  function resolveDevice(req: AnyRequest): Device {
+  function resolveDevice(req: LeanRequest): Device {
     deps.admit?.(req, null);
     try {
       // HTTPS with mTLS: a verified client certificate mapped to a device stands for its token.
@@ -184,7 +184,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
     }
   }
 
-  function info(req: AnyRequest, res: AnyResponse): void {
+  function info(req: LeanRequest, res: LeanResponse): void {
     const device = resolveDevice(req);
     deps.admit?.(req, device);
     send(res, 200, {
@@ -200,7 +200,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
     });
   }
 
-  async function metrics(req: AnyRequest, res: AnyResponse): Promise<void> {
+  async function metrics(req: LeanRequest, res: LeanResponse): Promise<void> {
     try {
       const m = await deps.metrics();
       res.writeHead(200, { 'content-type': m.contentType });
@@ -211,7 +211,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
   }
 
   /** Routes throw what they refuse at once; what goes wrong later (a body, the pipeline, metrics) they answer themselves. */
-  function route(req: AnyRequest, res: AnyResponse): void {
+  function route(req: LeanRequest, res: LeanResponse): void {
     const arrivedAt = Date.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -244,7 +244,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
   }
 
   /** Answers a refused or failed request: an EdgeError with its status, anything else a logged 500. */
-  function fail(req: AnyRequest, res: AnyResponse, raw: unknown): void {
+  function fail(req: LeanRequest, res: LeanResponse, raw: unknown): void {
     const err = toEdgeError(raw);
     if (err.statusCode >= 500 && err.code === 'EDGE_ERR_INTERNAL') {
       log.error({ err: raw, path: req.url }, 'internal error on HTTP ingest');
@@ -268,7 +268,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
     events.ingestRejected.publish({ protocol: 'http', code: err.code, points: 0 });
   }
 
-  const handler = (req: AnyRequest, res: AnyResponse) => {
+  const handler = (req: LeanRequest, res: LeanResponse) => {
     try {
       route(req, res);
     } catch (raw) {
