@@ -6,6 +6,8 @@
 import type { TLSSocket } from 'node:tls';
 import { createGatewayMetrics } from '../metrics/registry.js';
 import { createParserHost } from '../parsers/sandbox/index.js';
+import { holdStore, type StoreHold } from './admin/admin-server.js';
+import { localQueueOps } from './admin/queue-ops.js';
 import { createAdmission, peerSocket } from './admission/index.js';
 import { DeviceDirectory, deviceIdOf } from './auth/device-directory.js';
 import type { Config } from './config/schema.js';
@@ -17,7 +19,7 @@ import type { ReadGate } from './ingest/mqtt/read-gate.js';
 import { IngestPipeline } from './ingest/pipeline.js';
 import { closeServer, listen, startMqttListeners, tlsOptions } from './listeners.js';
 import { announce, createLogger, type Logger } from './log.js';
-import { openStore } from './store/open-store.js';
+import { ensureStoreDir, openStore, storePath } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
 export interface GatewayPorts {
@@ -45,7 +47,17 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   let current = config;
   let shuttingDown = false;
 
-  const store = openStore(config.store, { deviceIdOf, log, batchMaxBytes: config.upstream.batchMaxBytes });
+  // The SQLite store's lock, and the admin socket `tago-edge queue` reaches it through: held until close.
+  const hold: StoreHold | undefined =
+    config.store.engine === 'sqlite' ? await holdStore(ensureStoreDir(config.store.dir), 'gateway', log) : undefined;
+  let store: Store;
+  try {
+    store = openStore(config.store, { deviceIdOf, log, batchMaxBytes: config.upstream.batchMaxBytes });
+  } catch (err) {
+    await hold?.close();
+    throw err;
+  }
+  hold?.serve(localQueueOps(store, storePath(config.store)));
   const directory = new DeviceDirectory(config.auth.mode, config.devices, store.refusedTokens());
   const parsers = createParserHost({ timeoutMs: config.parsers.timeoutMs, memoryMb: config.parsers.memoryMb });
   const pipeline = new IngestPipeline({ store, parsers });
@@ -166,6 +178,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
         await forwarder.stop(current.shutdown.forwardGraceMs);
         await parsers.close();
         await store.close();
+        await hold?.close();
         metrics.close();
         unsubscribeFull();
         announce(log, { event: 'stopped', ms: Date.now() - t0 });

@@ -1,11 +1,15 @@
 /**
  * `tago-edge queue stats | dead-letters | replay`: inspect the local store and replay dead letters.
- * They open the same SQLite file a running gateway may be using: WAL lets readers work beside it, writes
- * wait for its lock (busy_timeout), and the gateway picks up a replay by itself (`meta.writes`).
+ * With a gateway running on the store, every command goes through it (its admin socket, gateway/admin/),
+ * so its store stays the file's only writer. With none, the read-only commands open the file read-only,
+ * and `replay` holds the store's lock while it writes (a gateway starting meanwhile is refused).
  * Exit codes: 0 done, 1 operational failure (no store, wrong key, nothing to replay), 2 bad usage.
  */
 import { existsSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
+import { AdminRequestError, connectAdmin } from '../../gateway/admin/admin-client.js';
+import { holdStore, type StoreHold } from '../../gateway/admin/admin-server.js';
+import { localQueueOps, type QueueOps, type QueueStats } from '../../gateway/admin/queue-ops.js';
 import { loadConfig } from '../../gateway/config/load.js';
 import { isEdgeError } from '../../gateway/errors.js';
 import type { SqliteStore } from '../../gateway/store/sqlite/sqlite-store.js';
@@ -24,13 +28,13 @@ export function registerQueue(program: Command): void {
   const queue = program.command('queue').description('inspect the local store; replay dead letters');
 
   common(queue.command('stats').description('points pending, bytes, age of the oldest point, dead letters')).action(
-    (opts: CommonOptions) => run(opts, (store, path) => printStats(store, path, opts.json === true)),
+    (opts: CommonOptions) => run(opts, 'read', async (ops) => printStats(await ops.stats(), opts.json === true)),
   );
 
   common(queue.command('dead-letters').description('list dead letters (oldest first)'))
     .option('--limit <n>', 'how many to list', positiveInt('--limit'), 100)
     .action((opts: CommonOptions & { limit: number }) =>
-      run(opts, (store) => printDeadLetters(store.listDeadLetters(opts.limit), opts.json === true)),
+      run(opts, 'read', async (ops) => printDeadLetters(await ops.deadLetters(opts.limit), opts.json === true)),
     );
 
   common(queue.command('replay').description('move dead letters back into the queue, to be forwarded again'))
@@ -39,10 +43,8 @@ export function registerQueue(program: Command): void {
     .action((opts: CommonOptions & { id: number[]; all?: boolean }) => {
       if (opts.all && opts.id.length > 0) throw new UsageError('queue replay: give --id N... or --all, not both');
       if (!opts.all && opts.id.length === 0) throw new UsageError('queue replay: give --id N... or --all');
-      return run(opts, async (store) => {
-        const before = store.stats().deadLetters;
-        const points = await store.replayDeadLetters(opts.all ? undefined : opts.id);
-        const letters = before - store.stats().deadLetters;
+      return run(opts, 'write', async (ops) => {
+        const { deadLetters: letters, points } = await ops.replay(opts.all ? undefined : opts.id);
         if (opts.json) process.stdout.write(`${JSON.stringify({ deadLetters: letters, points })}\n`);
         else process.stdout.write(`replayed ${letters} dead letter(s): ${points} point(s) queued again\n`);
         if (letters === 0) throw new OperationalError('nothing replayed (no such dead letter, or none readable)');
@@ -59,40 +61,49 @@ function common(cmd: Command): Command {
 
 async function run(
   opts: CommonOptions,
-  body: (store: SqliteStore, path: string) => void | Promise<void>,
+  access: 'read' | 'write',
+  body: (ops: QueueOps) => Promise<void>,
 ): Promise<void> {
   const config = loadConfig({ file: opts.config }); // ConfigError: exit 2 via main
   const storeConfig = { ...config.store, ...(opts.dataDir !== undefined ? { dir: opts.dataDir } : {}) };
   const { openSqliteStore, storePath } = await import('../../gateway/store/open-store.js');
   const path = storePath(storeConfig);
   let store: SqliteStore | undefined;
+  let hold: StoreHold | undefined;
   try {
     if (!existsSync(path))
       throw new OperationalError(`no store at ${path} (store.dir; choose another with --data-dir)`);
-    // deviceIdOf is only used when points are dead-lettered, which these commands never do.
-    store = openSqliteStore(storeConfig, { deviceIdOf: () => '' });
-    await body(store, path);
+    const gateway = await connectAdmin(storeConfig.dir);
+    if (gateway && gateway.holder.role !== 'gateway') {
+      throw new OperationalError(`the store is held by another tago-edge queue (pid ${gateway.holder.pid}); try again`);
+    }
+    if (gateway) await body(gateway.ops);
+    else {
+      if (access === 'write') hold = await holdStore(storeConfig.dir, 'queue-cli');
+      // deviceIdOf is only used when points are dead-lettered, which these commands never do.
+      store = openSqliteStore(storeConfig, { deviceIdOf: () => '', readOnly: access === 'read' });
+      await body(localQueueOps(store, path));
+    }
   } catch (err) {
-    if (!(err instanceof OperationalError) && !isEdgeError(err)) throw err;
+    if (!(err instanceof OperationalError) && !(err instanceof AdminRequestError) && !isEdgeError(err)) throw err;
     process.stderr.write(`tago-edge queue: ${err.message}\n`);
     process.exitCode = 1;
   } finally {
     await store?.close();
+    await hold?.close();
   }
 }
 
-function printStats(store: SqliteStore, path: string, json: boolean): void {
-  const s = store.stats();
-  const devices = store.pendingTokens(Number.MAX_SAFE_INTEGER).length; // a count only: tokens are secrets
+function printStats(s: QueueStats, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ path, ...s, devicesPending: devices })}\n`);
+    process.stdout.write(`${JSON.stringify(s)}\n`);
     return;
   }
   const pct = s.maxBytes > 0 ? ((100 * s.depthBytes) / s.maxBytes).toFixed(1) : '0';
   const rows: Array<[string, string]> = [
-    ['store', path],
+    ['store', s.path],
     ['points pending', String(s.depthPoints)],
-    ['devices pending', String(devices)],
+    ['devices pending', String(s.devicesPending)],
     ['bytes', `${formatBytes(s.depthBytes)} of ${formatBytes(s.maxBytes)} (${pct} %)`],
     ['oldest point', s.depthPoints === 0 ? '-' : formatAge(s.oldestAgeMs)],
     ['dead letters', String(s.deadLetters)],

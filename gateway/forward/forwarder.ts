@@ -41,7 +41,6 @@ export class Forwarder {
   private readonly agent: Agent;
   private readonly url: string;
   private wakeTimer: NodeJS.Timeout | null = null;
-  private pollTimer: NodeJS.Timeout | null = null;
   private wakeAt = 0;
   private consecutiveFailures = 0;
   /**
@@ -61,21 +60,21 @@ export class Forwarder {
     this.pacer = new Pacer(config.requestsPerMinute);
     this.agent = new Agent({ connections: config.maxInFlight, keepAliveTimeout: 10_000, pipelining: 1 });
     this.url = `${config.url.replace(/\/+$/, '')}/data`;
-    store.onAppend(() => this.schedule(this.config.batchWaitMs));
+    // New points wait batchWaitMs to fill a batch, unless the queue holds a full batch already (a backlog:
+    // it goes at once, request after request).
+    store.onAppend(() =>
+      this.schedule(store.stats().depthBytes >= this.config.batchMaxBytes ? 0 : this.config.batchWaitMs),
+    );
   }
 
   start(): void {
     this.running = true;
     this.schedule(0);
-    // A `queue replay` from another process writes to the store without waking this one: poll gently.
-    this.pollTimer = setInterval(() => this.schedule(0), 1000);
-    this.pollTimer.unref();
   }
 
   /** Stops taking new batches; waits up to `graceMs` for requests in flight. */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
-    if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
     const all = Promise.allSettled([...this.inFlight.values()]);

@@ -44,14 +44,20 @@ export function openStore(config: Config['store'], opts: OpenStoreOptions): Stor
 }
 
 /** The SQLite store whatever `store.engine` says (the queue CLI inspects the file directly). */
-export function openSqliteStore(config: Config['store'], opts: OpenStoreOptions): SqliteStore {
+/** Creates `store.dir` if missing; returns it. */
+export function ensureStoreDir(dir: string): string {
   try {
-    mkdirSync(config.dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
   } catch (err) {
-    throw new StoreOpenError(`store.dir: cannot create ${config.dir} (${(err as NodeJS.ErrnoException).code})`, {
+    throw new StoreOpenError(`store.dir: cannot create ${dir} (${(err as NodeJS.ErrnoException).code})`, {
       cause: err,
     });
   }
+  return dir;
+}
+
+export function openSqliteStore(config: Config['store'], opts: OpenStoreOptions & { readOnly?: boolean }): SqliteStore {
+  ensureStoreDir(config.dir);
   const key = loadKey(config.encryptionKeyFile, opts.env ?? process.env);
   return new SqliteStore({
     path: storePath(config),
@@ -64,6 +70,7 @@ export function openSqliteStore(config: Config['store'], opts: OpenStoreOptions)
     deviceIdOf: opts.deviceIdOf,
     log: opts.log,
     ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+    ...(opts.readOnly ? { readOnly: true } : {}),
     // Leave room for the array's brackets within a request body.
     rowMaxBytes: Math.max(1, Math.min(DEFAULT_ROW_MAX_BYTES, (opts.batchMaxBytes ?? Number.POSITIVE_INFINITY) - 2)),
   });

@@ -121,9 +121,17 @@ describe('encryption at rest', () => {
     raw.close();
     const store = openAt(path, { cipher });
     const seen: Array<{ reason: string; points: number }> = [];
-    const unsub = events.deadLetter.subscribe((m) => seen.push(m));
+    // The move to the dead letters is a job on the commit thread: peek skips the row at once, the dead
+    // letter is there once that job has committed.
+    const moved = new Promise<void>((resolve) => {
+      const unsub = events.deadLetter.subscribe((m) => {
+        seen.push(m);
+        unsub();
+        resolve();
+      });
+    });
     const b = store.peek(TOKEN, 1_000_000);
-    unsub();
+    await moved;
     expect(b?.records.map((r) => r.value)).toEqual([1, 3]);
     expect(seen).toEqual([{ deviceId: 'dev-a1b2c3', reason: 'tampered', points: 2 }]);
     const [d] = store.listDeadLetters();
@@ -148,7 +156,14 @@ describe('encryption at rest', () => {
     raw.prepare('UPDATE points SET token = ? WHERE id = 1').run(tkeyB);
     raw.close();
     const again = openAt(path, { cipher: new Cipher(key) });
+    const moved = new Promise<void>((resolve) => {
+      const unsub = events.deadLetter.subscribe(() => {
+        unsub();
+        resolve();
+      });
+    });
     expect(again.peek('tok-b', 1000)?.records.map((r) => r.value)).toEqual([2]);
+    await moved;
     expect(again.listDeadLetters()[0]?.reason).toBe('tampered');
   });
 });

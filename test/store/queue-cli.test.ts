@@ -2,6 +2,9 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registerQueue } from '../../cli/commands/queue.js';
+import { holdStore } from '../../gateway/admin/admin-server.js';
+import { startGateway } from '../../gateway/gateway.js';
+import { testConfig } from '../helpers/stack.js';
 import { openAt, rec, tempDir } from './helpers.js';
 
 async function cli(args: string[]): Promise<{ out: string; err: string; exitCode: number }> {
@@ -96,5 +99,56 @@ describe('tago-edge queue', () => {
     const r = await cli(['stats', '--data-dir', join(dir, 'nope')]);
     expect(r.exitCode).toBe(1);
     expect(r.err).toContain('no store at');
+  });
+
+  it('with a gateway running on the store, goes through it: the gateway’s store makes the replay', async () => {
+    const dir = tempDir();
+    await seed(dir);
+    // Nothing listens upstream: the replayed points stay queued in the gateway.
+    const gw = await startGateway(testConfig('http://127.0.0.1:9', { store: { dir } }));
+    try {
+      expect(gw.store.stats()).toMatchObject({ depthPoints: 2, deadLetters: 2 });
+      const stats = JSON.parse((await cli(['stats', '--data-dir', dir, '--json'])).out);
+      expect(stats).toMatchObject({ depthPoints: 2, deadLetters: 2, devicesPending: 2 });
+      const r = await cli(['replay', '--data-dir', dir, '--all', '--json']);
+      expect(r.exitCode).toBe(0);
+      expect(JSON.parse(r.out)).toEqual({ deadLetters: 2, points: 1 });
+      // The running gateway's own counters moved: it made the write (nothing else writes its file).
+      expect(gw.store.stats()).toMatchObject({ depthPoints: 3, deadLetters: 0 });
+      expect(JSON.parse((await cli(['dead-letters', '--data-dir', dir, '--json'])).out)).toEqual([]);
+    } finally {
+      await gw.close();
+    }
+    // Stopped: the CLI reads the file itself.
+    expect(JSON.parse((await cli(['stats', '--data-dir', dir, '--json'])).out)).toMatchObject({ depthPoints: 3 });
+  });
+
+  it('refuses a second writer: a second gateway on the store, or a gateway while the CLI writes', async () => {
+    const dir = tempDir();
+    await seed(dir);
+    const gw = await startGateway(testConfig('http://127.0.0.1:9', { store: { dir } }));
+    try {
+      await expect(startGateway(testConfig('http://127.0.0.1:9', { store: { dir } }))).rejects.toMatchObject({
+        code: 'EDGE_ERR_STORE_OPEN',
+        message: expect.stringContaining(`held by a running gateway (pid ${process.pid})`),
+      });
+    } finally {
+      await gw.close();
+    }
+    const cliHold = await holdStore(dir, 'queue-cli');
+    try {
+      await expect(startGateway(testConfig('http://127.0.0.1:9', { store: { dir } }))).rejects.toMatchObject({
+        code: 'EDGE_ERR_STORE_OPEN',
+        message: expect.stringContaining('held by tago-edge queue'),
+      });
+      const r = await cli(['replay', '--data-dir', dir, '--all']);
+      expect(r.exitCode).toBe(1);
+      expect(r.err).toContain('held by another tago-edge queue');
+    } finally {
+      await cliHold.close();
+    }
+    // Released: a gateway opens it again.
+    const again = await startGateway(testConfig('http://127.0.0.1:9', { store: { dir } }));
+    await again.close();
   });
 });

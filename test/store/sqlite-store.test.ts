@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { StoreFullError } from '../../gateway/errors.js';
 import { events } from '../../gateway/events.js';
+import { Cipher } from '../../gateway/store/encryption.js';
 import { openAt, rec, tempDir } from './helpers.js';
 
 describe('SqliteStore', () => {
@@ -274,6 +276,9 @@ describe('SqliteStore', () => {
     expect(inIndex('tok-b')).toEqual([1]);
     // tok-a outgrows the cache: every row it has goes into the index, and it is read from the file.
     await store.append('tok-a', [rec('v', 'y'.repeat(1_000), 3)]);
+    // Read by id meanwhile, put into the index by the commit thread:
+    expect(store.peek('tok-a', 100_000)?.points).toBe(3);
+    await store.flush();
     expect(inIndex('tok-a')).toEqual([1, 1, 1]);
     expect(store.peek('tok-a', 100_000)?.records.map((r) => r.time)).toEqual([
       rec('v', 1, 1).time,
@@ -287,58 +292,57 @@ describe('SqliteStore', () => {
     // Opened again (a restart), nothing is cached: every row is in the index and read from it.
     await store.close();
     const again = openAt(path, { rowCacheBytes: 0 });
+    await again.flush();
     expect(inIndex('tok-a')).toEqual([1]);
     expect(again.peek('tok-a', 100_000)?.records).toEqual([rec('v', 4, 4)]);
     expect(again.peek('tok-b', 100_000)?.points).toBe(1);
   });
 
-  it('reads a device from the file again once another connection wrote to its queue', async () => {
-    const path = join(tempDir(), 's.db');
-    const gw = openAt(path);
-    await gw.append('t', [rec('v', 1)]);
-    await gw.deadLetter(gw.peek('t', 1000)?.ids ?? [], 'r', 'm');
-    await gw.append('t', [rec('v', 2)]); // a fresh queue for t, held in memory
-    const cli = openAt(path);
-    expect(await cli.replayDeadLetters()).toBe(1); // v 1 goes behind v 2, in another process
-    await cli.close();
-    expect(gw.pendingTokens(10)).toEqual(['t']);
-    expect(gw.peek('t', 100_000)?.records.map((r) => r.value)).toEqual([2, 1]);
-  });
-
-  it('picks up another connection’s replay (the queue CLI) in pendingTokens', async () => {
+  it('puts a replay behind a queue it holds in memory, and lists the device as pending', async () => {
     const path = join(tempDir(), 's.db');
     const gw = openAt(path);
     await gw.append('t', [rec('v', 1)]);
     await gw.deadLetter(gw.peek('t', 1000)?.ids ?? [], 'r', 'm');
     expect(gw.pendingTokens(10)).toEqual([]);
-    const cli = openAt(path);
-    expect(await cli.replayDeadLetters()).toBe(1);
-    await cli.close();
+    await gw.append('t', [rec('v', 2)]); // a fresh queue for t, held in memory
+    expect(await gw.replayDeadLetters()).toBe(1); // v 1 goes behind v 2
     expect(gw.pendingTokens(10)).toEqual(['t']);
-    expect(gw.stats()).toMatchObject({ depthPoints: 1, deadLetters: 0 });
+    expect(gw.peek('t', 100_000)?.records.map((r) => r.value)).toEqual([2, 1]);
+    expect(gw.stats()).toMatchObject({ depthPoints: 2, deadLetters: 0 });
   });
 
-  it('tells its commit thread’s commits from another process’s writes: reloads only for the latter', async () => {
+  it('writes only through its commit thread once open: its own connection changes no row', async () => {
     const path = join(tempDir(), 's.db');
-    const gw = openAt(path);
-    const reloads = vi.spyOn(gw as unknown as { loadState(): void }, 'loadState');
-    for (let i = 0; i < 20; i++) {
-      await gw.append(`t${i % 3}`, [rec('v', i)]);
-      gw.pendingTokens(10);
-    }
-    expect(reloads).not.toHaveBeenCalled();
-    await gw.append('x', [rec('v', 1)]);
-    await gw.deadLetter(gw.peek('x', 1000)?.ids ?? [], 'r', 'm');
-    const cli = openAt(path);
-    // Appends keep committing on the thread while the other connection replays.
-    const busy = Array.from({ length: 50 }, (_, i) => gw.append(`t${i % 3}`, [rec('v', 100 + i)]));
-    expect(await cli.replayDeadLetters()).toBe(1);
-    await cli.close();
-    await Promise.all(busy);
-    expect(gw.pendingTokens(10)).toContain('x');
-    expect(reloads).toHaveBeenCalled();
-    const fresh = openAt(path);
-    expect(gw.stats()).toMatchObject({ depthPoints: fresh.stats().depthPoints, depthBytes: fresh.stats().depthBytes });
+    const cipher = new Cipher(randomBytes(32));
+    const seed = openAt(path, { cipher });
+    await seed.append('bad', [rec('v', 0)]);
+    await seed.close();
+    const raw = new Database(path);
+    raw.prepare("UPDATE points SET payload = X'00' WHERE token != ''").run(); // unreadable: quarantined on peek
+    raw.close();
+    const gw = openAt(path, { cipher, rowCacheBytes: 1_000 });
+    const db = (gw as unknown as { db: Database.Database }).db;
+    const changes = db.prepare('SELECT total_changes()').pluck();
+    const before = changes.get();
+    const quarantined = new Promise<void>((resolve) => {
+      const unsub = events.deadLetter.subscribe(() => {
+        unsub();
+        resolve();
+      });
+    });
+    expect(gw.peek('bad', 1000)).toBeNull();
+    await quarantined;
+    await gw.append('a', [rec('v', 1)]);
+    await gw.append('a', [rec('v', 'y'.repeat(2_000))]); // outgrows the cache: indexed
+    await gw.deadLetter(gw.peek('a', 100_000)?.ids ?? [], 'upstream_400', 'm');
+    await gw.addDeadLetter({ token: 'b', deviceId: 'b', reason: 'EDGE_ERR_PARSER', message: 'm', records: [] });
+    expect(await gw.replayDeadLetters()).toBe(2);
+    await gw.refuseToken('c');
+    await gw.acknowledge(gw.peek('a', 100_000)?.ids ?? []);
+    await gw.flush();
+    expect(changes.get()).toBe(before);
+    expect(gw.stats()).toMatchObject({ depthPoints: 0, deadLetters: 1 }); // the tampered row's evidence stays
+    expect(gw.isRefused('c')).toBe(true);
   });
 
   it('survives its commit thread dying: the commit in flight is retried on a new thread, counters follow the file', async () => {

@@ -3,6 +3,7 @@
  * so the worker needs nothing of ours at run time.
  */
 import type { Removed } from './queue-ledger.js';
+import type { WRITE_SQL, WriteName } from './statements.js';
 
 export type { Removed };
 
@@ -33,6 +34,33 @@ export interface CommitJob {
   over: number | null;
 }
 
+/** One statement of a steps job, by name, with its parameters. */
+export interface Step {
+  sql: WriteName;
+  args: Array<StoredValue | number | null>;
+  /** The statement must change exactly this many rows, or the whole job rolls back (a row gone meanwhile). */
+  expect?: number;
+}
+
+/**
+ * The store's other writes (dead letters, quarantine, replay, refused tokens, the per-device index), built
+ * by the store and run by the worker in one transaction, in the order given, one job at a time with the
+ * group commits. `durable: false` commits without the WAL fsync (the per-device index: losing it on power
+ * failure only means opening the file puts those rows in the index again).
+ */
+export interface StepsJob {
+  steps: Step[];
+  durable: boolean;
+}
+
+/** Per step: the rows it changed and, for an INSERT, the new row's id. */
+export interface StepResult {
+  changes: number;
+  id: number;
+}
+
+export type WorkerJob = CommitJob | StepsJob;
+
 export interface CommitResult {
   /** Per group, the id of its first inserted row. */
   firstIds: number[];
@@ -40,12 +68,15 @@ export interface CommitResult {
   evicted: Array<[string, Removed]>;
 }
 
-export type WorkerReply = ({ ok: true } & CommitResult) | { ok: false; message: string; code?: string };
+export type WorkerReply =
+  | ({ ok: true } & CommitResult)
+  | { ok: true; steps: StepResult[] }
+  | { ok: false; message: string; code?: string };
 
 export interface CommitWorkerData {
   /** Resolved path of better-sqlite3 (an eval'd worker cannot resolve packages from our sources). */
   sqlite: string;
-  sql: { insertRow: string; insertToken: string; deleteRowMeta: string; oldestIds: string };
+  sql: typeof WRITE_SQL;
   path: string;
   sync: 'full' | 'normal';
   busyTimeoutMs: number;

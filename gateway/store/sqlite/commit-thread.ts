@@ -12,8 +12,8 @@
  * - The reply says exactly what the transaction did (first id per group; per token key the points, bytes
  *   and smallest id removed), so the store's in-memory counters follow the file. A failed job rolls back
  *   and replies `ok: false`; nothing of it is in the file.
- * - The worker never writes the `meta` table: the store tells its own commits from another process's
- *   writes by the `meta` counter those bump (see SqliteStore.refreshIfChangedElsewhere).
+ * - It is the file's only writer once the store is open: besides group commits it runs the store's steps
+ *   jobs (dead letters, quarantine, replay, refused tokens, the per-device index), queued with them.
  *
  * The worker is commit-worker.ts: from the build it starts as `commit-worker.js` beside this file; from
  * the TypeScript sources (tests) it is compiled with esbuild and started as an eval'd CommonJS worker.
@@ -23,10 +23,18 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { CommitJob, CommitResult, CommitWorkerData, WorkerReply } from './commit-protocol.js';
+import type {
+  CommitJob,
+  CommitResult,
+  CommitWorkerData,
+  StepResult,
+  StepsJob,
+  WorkerJob,
+  WorkerReply,
+} from './commit-protocol.js';
 import { WRITE_SQL } from './statements.js';
 
-export type { CommitJob, CommitResult, JobGroup, JobRow, Removed } from './commit-protocol.js';
+export type { CommitJob, CommitResult, JobGroup, JobRow, Removed, Step, StepResult } from './commit-protocol.js';
 
 export interface CommitThreadOptions {
   path: string;
@@ -63,7 +71,7 @@ export class CommitJobError extends Error {
 export class CommitThread {
   private readonly worker: Worker;
   /** Jobs sent and not answered yet, in order: the worker answers them in the order they were sent. */
-  private readonly pending: Array<{ resolve(r: CommitResult): void; reject(err: Error): void }> = [];
+  private readonly pending: Array<{ resolve(r: WorkerReply & { ok: true }): void; reject(err: Error): void }> = [];
   private dead: Error | null = null;
 
   constructor(
@@ -93,8 +101,17 @@ export class CommitThread {
     this.worker.on('exit', (code) => die(new Error(`store commit thread exited (code ${code})`)));
   }
 
-  /** Queues one job; jobs run one after another, in the order they were sent. */
-  run(job: CommitJob): Promise<CommitResult> {
+  /** Queues one group commit; jobs run one after another, in the order they were sent. */
+  async run(job: CommitJob): Promise<CommitResult> {
+    return (await this.send(job)) as CommitResult;
+  }
+
+  /** Queues one steps job (one transaction), in order with the group commits. */
+  async steps(job: StepsJob): Promise<StepResult[]> {
+    return ((await this.send(job)) as { steps: StepResult[] }).steps;
+  }
+
+  private send(job: WorkerJob): Promise<WorkerReply & { ok: true }> {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
       this.pending.push({ resolve, reject });

@@ -9,7 +9,15 @@
 import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { CommitJob, CommitWorkerData, Removed, WorkerReply } from './commit-protocol.js';
+import type {
+  CommitJob,
+  CommitWorkerData,
+  Removed,
+  StepResult,
+  StepsJob,
+  WorkerJob,
+  WorkerReply,
+} from './commit-protocol.js';
 
 const data = workerData as CommitWorkerData;
 const port = parentPort;
@@ -26,6 +34,7 @@ const insertRow = db.prepare(data.sql.insertRow);
 const insertToken = db.prepare(data.sql.insertToken);
 const deleteRow = db.prepare<[number], { token: string; bytes: number; points: number }>(data.sql.deleteRowMeta);
 const oldestIds = db.prepare<[number], number>(data.sql.oldestIds).pluck();
+const named = new Map(Object.entries(data.sql).map(([name, sql]) => [name, db.prepare(sql)]));
 
 interface Out {
   firstIds: number[];
@@ -78,18 +87,50 @@ const commit = db.transaction((job: CommitJob, out: Out) => {
   }
 });
 
-function run(job: CommitJob): WorkerReply {
-  const out: Out = { firstIds: [], acked: new Map(), evicted: new Map() };
+class StepMismatch extends Error {}
+
+const steps = db.transaction((job: StepsJob, out: StepResult[]) => {
+  for (const step of job.steps) {
+    const st = named.get(step.sql);
+    if (!st) throw new Error(`unknown statement ${step.sql}`);
+    const args = step.args.map((a) => (a instanceof Uint8Array ? blob(a) : a));
+    let changes: number;
+    let id = 0;
+    if (st.reader)
+      changes = st.get(...args) === undefined ? 0 : 1; // DELETE … RETURNING
+    else {
+      const r = st.run(...args);
+      changes = r.changes;
+      id = Number(r.lastInsertRowid);
+    }
+    if (step.expect !== undefined && changes !== step.expect)
+      throw new StepMismatch(`${step.sql} changed ${changes} rows, expected ${step.expect}`);
+    out.push({ changes, id });
+  }
+});
+
+/** Runs a transaction; `relaxed`: without the WAL fsync (its loss on power failure is harmless). */
+function inTransaction(relaxed: boolean, fn: () => void): void {
+  if (FULL && relaxed) {
+    setNormal.run();
+    try {
+      fn();
+    } finally {
+      setFull.run();
+    }
+  } else fn();
+}
+
+function run(job: WorkerJob): WorkerReply {
   try {
+    if ('steps' in job) {
+      const out: StepResult[] = [];
+      inTransaction(!job.durable, () => steps.immediate(job, out));
+      return { ok: true, steps: out };
+    }
+    const out: Out = { firstIds: [], acked: new Map(), evicted: new Map() };
     // A job with no rows only deletes delivered points: its loss on power failure means a resend.
-    if (FULL && job.groups.length === 0) {
-      setNormal.run();
-      try {
-        commit.immediate(job, out);
-      } finally {
-        setFull.run();
-      }
-    } else commit.immediate(job, out);
+    inTransaction(job.groups.length === 0, () => commit.immediate(job, out));
     return { ok: true, firstIds: out.firstIds, acked: [...out.acked], evicted: [...out.evicted] };
   } catch (err) {
     const e = err as { message?: string; code?: string };
@@ -97,7 +138,7 @@ function run(job: CommitJob): WorkerReply {
   }
 }
 
-port.on('message', (job: CommitJob | 'close') => {
+port.on('message', (job: WorkerJob | 'close') => {
   if (job === 'close') {
     db.close();
     port.close();

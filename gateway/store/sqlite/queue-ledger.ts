@@ -81,9 +81,17 @@ export class QueueLedger {
     this.oldestAt = head?.createdAt ?? 0;
   }
 
+  /** Reload: some of a device's rows (its indexed head, then rows outside the index), added up. */
   loadHead(tkey: string, oldestId: number, count: number, bytes: number): void {
     const token = this.tokenOf.get(tkey);
-    if (token !== undefined) this.entries.set(token, { tkey, oldestId, count, bytes });
+    if (token === undefined) return;
+    const e = this.entries.get(token);
+    if (!e) this.entries.set(token, { tkey, oldestId, count, bytes });
+    else {
+      e.count += count;
+      e.bytes += bytes;
+      if (oldestId < e.oldestId) e.oldestId = oldestId;
+    }
   }
 
   entry(token: string): LedgerEntry | undefined {

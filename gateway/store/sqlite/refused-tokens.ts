@@ -1,22 +1,21 @@
 /**
  * Device tokens TagoIO refused (401), kept in `refused_tokens` (sealed when encrypted) so ingest refuses
- * them across restarts. The set in memory follows the table: it is loaded at open and updated once a
- * refusal is stored, so `isRefused` is true as soon as `refuse` has returned.
+ * them across restarts. The set in memory follows the table: it is loaded at open and updated once the
+ * commit thread has stored a refusal, so `isRefused` is true as soon as `refuse` has resolved.
  */
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Codec, Stored } from './codec.js';
+import type { Step } from './commit-protocol.js';
 import type { Statements } from './statements.js';
 
 export class RefusedTokens {
   private readonly refused = new Set<string>();
 
   constructor(
-    private readonly db: Database.Database,
     private readonly st: Statements,
     private readonly codec: Codec,
     private readonly log: Logger | undefined,
-    private readonly bumpWrites: () => void,
+    private readonly write: (steps: Step[]) => Promise<unknown>,
   ) {}
 
   load(): void {
@@ -30,13 +29,10 @@ export class RefusedTokens {
     }
   }
 
-  refuse(token: string): void {
+  async refuse(token: string): Promise<void> {
     if (this.refused.has(token)) return;
     const tkey = this.codec.tokenKey(token);
-    this.db.transaction(() => {
-      this.st.insertRefused.run(tkey, this.codec.sealToken(token, tkey));
-      this.bumpWrites();
-    })();
+    await this.write([{ sql: 'insertRefused', args: [tkey, this.codec.sealToken(token, tkey)] }]);
     this.refused.add(token);
   }
 

@@ -35,7 +35,7 @@ export interface CachedQueue {
 /** Puts rows back into the per-device index. */
 export interface Indexer {
   /** These rows (ids) of a device whose cached queue is dropped. */
-  rows(ids: readonly number[]): void;
+  rows(tkey: string, ids: readonly number[]): void;
   /** Every row of one device (a full scan): its cached queue no longer agrees with the file. */
   device(tkey: string): void;
 }
@@ -84,7 +84,11 @@ export class RowCache {
       return;
     }
     this.drop(tkey);
-    if (inIndex === 0) this.indexer.rows(Array.from({ length: rows?.length ?? 0 }, (_, i) => firstId + i));
+    if (inIndex === 0)
+      this.indexer.rows(
+        tkey,
+        Array.from({ length: rows?.length ?? 0 }, (_, i) => firstId + i),
+      );
   }
 
   /** The device's cached queue, if it is complete and agrees with the ledger. */
@@ -105,7 +109,11 @@ export class RowCache {
     const q = this.queues.get(tkey);
     if (!q) return;
     if (outOfStep) this.indexer.device(tkey);
-    else this.indexer.rows(q.rows.slice(q.start).map((r) => r.id));
+    else
+      this.indexer.rows(
+        tkey,
+        q.rows.slice(q.start).map((r) => r.id),
+      );
     this.bytes -= q.bytes;
     this.queues.delete(tkey);
   }

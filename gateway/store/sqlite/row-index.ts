@@ -1,49 +1,68 @@
 /**
- * Puts rows into the per-device index (`in_index = 1`, schema.ts) on the main connection, without the WAL
- * fsync: if such a transaction is lost on power failure, opening the file indexes every row anyway. Ingest
- * commits keep `store.sync`.
+ * Puts rows into the per-device index (`in_index = 1`, schema.ts) through the commit thread, the file's only
+ * writer, without the WAL fsync: if such a transaction is lost on power failure, opening the file finds
+ * those rows outside the index again and puts them in.
+ *
+ * Until the commit thread has indexed them, the rows' ids are kept here per device, and reading a device's
+ * queue from the file (row-reader.ts) merges them with what the index holds, so no row is ever invisible to
+ * `peek` in between.
  */
-import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { Step } from './commit-protocol.js';
 import type { Indexer } from './row-cache.js';
 import type { Statements } from './statements.js';
 
 export class RowIndex implements Indexer {
+  /** Token key → ids (ascending) of rows outside the index that this store is putting there. */
+  private readonly pending = new Map<string, number[]>();
+
   constructor(
-    private readonly db: Database.Database,
     private readonly st: Statements,
-    private readonly sync: 'full' | 'normal',
+    private readonly write: (steps: Step[]) => Promise<unknown>,
+    private readonly log: Logger | undefined,
   ) {}
 
-  rows(ids: readonly number[]): void {
+  /** Ids of the device's rows that are not in the index yet, ascending; undefined when none. */
+  unindexed(tkey: string): readonly number[] | undefined {
+    return this.pending.get(tkey);
+  }
+
+  /** `write: false`: only remember them (a store opened read-only reads them by id, never indexes). */
+  rows(tkey: string, ids: readonly number[], write = true): void {
     if (ids.length === 0) return;
-    this.withoutSync(() => {
-      for (const id of ids) this.st.indexRow.run(id);
-    });
+    const list = this.pending.get(tkey);
+    if (!list) this.pending.set(tkey, [...ids]);
+    else {
+      for (const id of ids) list.push(id);
+      list.sort((a, b) => a - b);
+    }
+    if (!write) return;
+    const steps: Step[] = ids.map((id) => ({ sql: 'indexRow', args: [id] }));
+    this.write(steps).then(
+      () => this.indexed(tkey, ids),
+      // The ids stay here, so this process still reads them; the next open indexes them.
+      (err) => this.log?.error({ err }, 'store: putting rows into the per-device index failed'),
+    );
   }
 
+  /** Every row of the device outside the index: its cached queue no longer agrees with the file. */
   device(tkey: string): void {
-    this.withoutSync(() => {
-      this.st.indexToken.run(tkey);
-    });
+    const known = new Set(this.pending.get(tkey));
+    const ids = (this.st.unindexedOfToken.all(tkey) as number[]).filter((id) => !known.has(id));
+    this.rows(tkey, ids);
   }
 
-  /** Every row (a full scan): at open and reload, when no queue is cached. */
-  all(): void {
-    this.withoutSync(() => {
-      this.st.indexAll.run();
-    });
+  /** Forgets what is pending (before a reload, which finds every unindexed row in the file again). */
+  clear(): void {
+    this.pending.clear();
   }
 
-  private withoutSync(fn: () => void): void {
-    if (this.sync !== 'full') {
-      this.db.transaction(fn)();
-      return;
-    }
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      this.db.transaction(fn)();
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+  private indexed(tkey: string, ids: readonly number[]): void {
+    const list = this.pending.get(tkey);
+    if (!list) return;
+    const done = new Set(ids);
+    const left = list.filter((id) => !done.has(id));
+    if (left.length === 0) this.pending.delete(tkey);
+    else this.pending.set(tkey, left);
   }
 }

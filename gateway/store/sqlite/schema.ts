@@ -11,8 +11,8 @@
  *   per-device index the forwarder reads a device's queue by), 0 when it was written for a device whose
  *   whole queue the gateway holds in memory (SqliteStore's row cache): such rows skip the index, whose
  *   pages one commit would otherwise touch once per device. Rule: a device's `in_index = 0` rows exist
- *   only while its queue is cached; whatever drops the cache first sets them to 1 (and opening the file
- *   sets every row to 1).
+ *   only while its queue is cached; whatever drops the cache first puts them into the index (and opening the file
+ *   puts every row it finds at 0 into the index, through the commit thread).
  *   Version 1 kept one row per point; such a row is a valid version 2 row with `points` = 1, so opening a
  *   version 1 file adds the column (default 1) and carries on. Version 2 indexed every row on
  *   (token, id); opening it adds `in_index` (default 1) and swaps that index for the partial one.
@@ -20,8 +20,11 @@
  * - `dead_letters`: `body` is `{"token","message","records","topic"?}` as JSON (sealed when encrypted);
  *   `raw` keeps the bytes of a tampered point for forensics.
  * - `refused_tokens`: token key → token (sealed when encrypted).
- * - `meta`: schema_version, encrypted (0/1), key_check, writes (bumped by every write on a store's main
- *   connection, never by its commit thread: how a gateway notices another process's writes).
+ * - `meta`: schema_version, encrypted (0/1), key_check. (Files written by earlier versions may also hold
+ *   `writes`, a counter for changes made by another process; nothing reads it now.)
+ *
+ * Opening is the only write made outside the commit thread: creating or migrating the tables, before the
+ * commit thread starts and while the opener holds the store's lock.
  */
 import { timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';

@@ -17,9 +17,11 @@
  *   quarantined by `peek`), or a `drop_oldest` eviction published on `events.storeDrop`.
  * - `store.maxBytes` bounds committed + queued bytes (`bytes` = JSON length + 1). With `block`, an append
  *   that would exceed it is refused with StoreFullError before anything is written.
- * - The ledger and the row cache move only after a commit has succeeded, so they follow the file. Another
- *   process's writes (the queue CLI's replay) are picked up by `pendingTokens` (`data_version`, then the
- *   `meta.writes` counter every main-connection write bumps and the commit thread never does).
+ * - The commit thread is the file's only writer once it is open: group commits, and steps jobs for dead
+ *   letters, quarantine, replay, refusals and the per-device index. This connection only reads. No other
+ *   process writes a file a gateway has open (the gateway holds the store's lock, gateway/admin/; the
+ *   queue CLI goes through it), so nothing here looks for changes made elsewhere.
+ * - The ledger and the row cache move only after a commit has succeeded, so they follow the file.
  */
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -30,7 +32,7 @@ import type { DataRecord } from '../../model.js';
 import type { Cipher } from '../encryption.js';
 import type { DeadLetter, DeadLetterInput, PendingBatch, Store, StoreStats } from '../store.js';
 import { type Codec, codecFor } from './codec.js';
-import { type CommitJob, type CommitResult, CommitThread } from './commit-thread.js';
+import { type CommitJob, type CommitResult, CommitThread, type Step, type StepResult } from './commit-thread.js';
 import { SqliteDeadLetters } from './dead-letters.js';
 import { GroupCommit, type QueuedAck, type QueuedAppend } from './group-commit.js';
 import { type Inserted, QueueLedger, type Removed } from './queue-ledger.js';
@@ -38,7 +40,7 @@ import { RefusedTokens } from './refused-tokens.js';
 import { DEFAULT_ROW_CACHE_BYTES, peekCached, RowCache } from './row-cache.js';
 import { RowIndex } from './row-index.js';
 import { DEFAULT_ROW_MAX_BYTES, groupByDevice, type PackedRow, packRows } from './row-packing.js';
-import { readRows } from './row-reader.js';
+import { type BadRow, readRows } from './row-reader.js';
 import { openDatabase } from './schema.js';
 import { loadLedger } from './state-load.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -63,6 +65,8 @@ export interface SqliteStoreOptions {
   /** Committed rows kept in memory for `peek` (bytes as `store.maxBytes` counts them); default 8 MiB, 0 = none. */
   rowCacheBytes?: number;
   clock?: Clock;
+  /** Never write (the queue CLI's read-only commands): rows found outside the index are read, not indexed. */
+  readOnly?: boolean;
 }
 
 export class SqliteStore implements Store {
@@ -79,11 +83,10 @@ export class SqliteStore implements Store {
   private readonly group: GroupCommit;
   /** Started on the first commit, so a store that is only read (the queue CLI) never starts it. */
   private thread: CommitThread | null = null;
-  private dataVersion = 0;
-  /** The `meta.writes` value this store last accounted for (see refreshIfChangedElsewhere). */
-  private writesSeen = 0;
-  /** The file changed under a commit in flight (another process, a restarted thread): reload after it. */
+  /** The commit thread stopped with a job in flight: rebuild from the file once no commit is in flight. */
   private reloadPending = false;
+  /** Rows found unreadable by `peek`, on their way to the dead letters. */
+  private readonly quarantining = new Set<number>();
   private closed = false;
   private readonly appendListeners: Array<() => void> = [];
   private readonly spaceListeners: Array<() => void> = [];
@@ -101,17 +104,16 @@ export class SqliteStore implements Store {
     const st = prepareStatements(this.db);
     this.st = st;
     this.ledger = new QueueLedger({
-      firstOfDevice: (tkey) => st.firstOfToken.get(tkey) as number,
+      firstOfDevice: (tkey) => this.firstOfDevice(tkey),
       firstOverall: () => {
         const h = st.firstOverall.get() as { id: number; created_at: number } | undefined;
         return h && { id: h.id, createdAt: h.created_at };
       },
     });
-    this.index = new RowIndex(this.db, st, opts.sync);
+    const write = (steps: Step[]) => this.write(steps, true);
+    this.index = new RowIndex(st, (steps) => this.write(steps, false), opts.log);
     this.cache = new RowCache(opts.rowCacheBytes ?? DEFAULT_ROW_CACHE_BYTES, this.index);
-    const bump = () => this.bumpWrites();
     this.dead = new SqliteDeadLetters({
-      db: this.db,
       st,
       codec: this.codec,
       clock: this.clock,
@@ -121,11 +123,11 @@ export class SqliteStore implements Store {
       deviceIdOf: opts.deviceIdOf,
       removed: (removed, ids) => this.removed(removed, ids),
       inserted: (ins, at) => this.inserted(ins, at, undefined, 1),
-      bumpWrites: bump,
+      write,
       spaceFreed: () => this.emit(this.spaceListeners),
       appended: () => this.emit(this.appendListeners),
     });
-    this.refused = new RefusedTokens(this.db, st, this.codec, opts.log, bump);
+    this.refused = new RefusedTokens(st, this.codec, opts.log, write);
     this.group = new GroupCommit({
       groupCommitMs: opts.groupCommitMs,
       clock: this.clock,
@@ -146,7 +148,6 @@ export class SqliteStore implements Store {
         this.loadState();
       },
     });
-    st.ensureWrites.run();
     this.loadState();
   }
 
@@ -183,7 +184,6 @@ export class SqliteStore implements Store {
   }
 
   pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[] {
-    this.refreshIfChangedElsewhere();
     return this.ledger.pendingTokens(limit, exclude);
   }
 
@@ -197,17 +197,30 @@ export class SqliteStore implements Store {
       if (!e) return null;
       const cached = this.cache.queue(e);
       if (cached) return peekCached(token, cached, maxBytes);
-      const { batch, bad } = readRows(this.st, this.codec, token, e.tkey, maxBytes);
+      const unindexed = this.index.unindexed(e.tkey);
+      const { batch, bad } = readRows(this.st, this.codec, token, e.tkey, maxBytes, unindexed, this.quarantining);
       if (bad.length > 0) {
         this.cache.drop(e.tkey);
-        this.dead.quarantine(token, bad);
+        this.quarantine(token, bad);
       }
       if (batch || bad.length === 0) return batch;
     }
   }
 
-  async deadLetter(ids: number[], reason: string, message: string): Promise<void> {
-    this.dead.move(ids, reason, message);
+  /** Sets unreadable rows aside (peek skips them from now on) and moves them to the dead letters. */
+  private quarantine(token: string, bad: BadRow[]): void {
+    for (const b of bad) this.quarantining.add(b.id);
+    this.dead
+      .quarantine(token, bad)
+      .catch((err) => this.opts.log?.error({ err }, 'store: moving unreadable rows to dead letters failed'))
+      .finally(() => {
+        for (const b of bad) this.quarantining.delete(b.id);
+      });
+  }
+
+  deadLetter(ids: number[], reason: string, message: string): Promise<void> {
+    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
+    return this.dead.move(ids, reason, message);
   }
 
   stats(): StoreStats {
@@ -222,20 +235,23 @@ export class SqliteStore implements Store {
 
   // ---- dead letters and refused tokens -----------------------------------------------------------
 
-  async addDeadLetter(input: DeadLetterInput): Promise<void> {
-    this.dead.add(input);
+  addDeadLetter(input: DeadLetterInput): Promise<void> {
+    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
+    return this.dead.add(input);
   }
 
   listDeadLetters(limit?: number): DeadLetter[] {
     return this.dead.list(limit);
   }
 
-  async replayDeadLetters(ids?: number[]): Promise<number> {
+  replayDeadLetters(ids?: number[]): Promise<number> {
+    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
     return this.dead.replay(ids);
   }
 
-  async refuseToken(token: string): Promise<void> {
-    this.refused.refuse(token);
+  refuseToken(token: string): Promise<void> {
+    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
+    return this.refused.refuse(token);
   }
 
   isRefused(token: string): boolean {
@@ -260,6 +276,26 @@ export class SqliteStore implements Store {
       },
     );
     return this.thread;
+  }
+
+  /** A steps job on the commit thread; `durable: false` skips the WAL fsync (the per-device index). */
+  private async write(steps: Step[], durable: boolean): Promise<StepResult[]> {
+    if (this.opts.readOnly) throw new StoreWriteError('store: opened read-only');
+    try {
+      return await this.commitThread().steps({ steps, durable });
+    } catch (err) {
+      throw new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The id of a device's oldest row: in the index, or among its rows still on their way there. */
+  private firstOfDevice(tkey: string): number {
+    const indexed = this.st.firstOfToken.get(tkey) as number | undefined;
+    for (const id of this.index.unindexed(tkey) ?? []) {
+      if (indexed !== undefined && id >= indexed) break;
+      if (this.st.rowById.get(id) !== undefined) return id;
+    }
+    return indexed ?? 0;
   }
 
   /** One transaction on the commit thread; the ledger and cache move only once it has committed. */
@@ -331,36 +367,18 @@ export class SqliteStore implements Store {
   private loadState(): void {
     this.cache.clear();
     this.cache.suspended = false;
-    // No queue is cached now, so every row goes into the per-device index first.
-    loadLedger(this.ledger, this.st, this.codec, this.opts.log, () => this.index.all());
+    this.index.clear();
+    // No queue is cached now: rows a crash left outside the index go into it (read meanwhile by id).
+    const unindexed = loadLedger(this.ledger, this.st, this.codec, this.opts.log);
+    for (const [tkey, ids] of unindexed) this.index.rows(tkey, ids, this.opts.readOnly !== true);
     this.dead.load();
     this.refused.load();
-    this.dataVersion = this.st.dataVersion.get() as number;
-    this.writesSeen = this.st.writes.get() as number;
   }
 
-  /**
-   * Picks up another process's writes (e.g. `tago-edge queue replay`). PRAGMA data_version changes when
-   * any other connection commits, this store's commit thread included, so it only gates a look at
-   * `meta.writes`, which every main-connection write bumps and the commit thread never does.
-   */
-  private refreshIfChangedElsewhere(): void {
-    const v = this.st.dataVersion.get() as number;
-    if (v === this.dataVersion) return;
-    this.dataVersion = v;
-    if ((this.st.writes.get() as number) === this.writesSeen) return;
-    // A commit in flight may already be in the file but not in the ledger: reload once it is applied.
-    if (this.group.inFlight) {
-      this.reloadPending = true;
-      this.cache.suspended = true;
-    } else this.loadState();
-  }
-
-  /** Inside a main-connection write transaction: counts it, and notices when another process wrote too. */
-  private bumpWrites(): void {
-    const v = this.st.bumpWrites.get() as number;
-    // Anything but the next value means another process wrote since: the next refresh reloads.
-    if (v === this.writesSeen + 1) this.writesSeen = v;
+  /** Resolves once every write asked for so far (commits, steps jobs) has committed or failed. */
+  async flush(): Promise<void> {
+    await this.group.drain();
+    if (this.thread?.alive) await this.thread.steps({ steps: [], durable: false });
   }
 
   // ---- listeners and lifecycle -------------------------------------------------------------------
