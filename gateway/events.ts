@@ -23,6 +23,8 @@ export interface IngestRejectedEvent {
   /** A stable error code from gateway/errors.ts. */
   code: string;
   points: number;
+  /** The ingest stage that refused it (gateway/ingest/pipeline.ts), when the pipeline refused it. */
+  stage?: string;
 }
 export interface ForwardResponseEvent {
   deviceId: string;

@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Client } from 'aedes';
 import type { Config } from '../config/schema.js';
 import { ForbiddenAddressError, RateLimitedError } from '../errors.js';
-import { events, type Protocol } from '../events.js';
+import type { Protocol } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Device } from '../model.js';
 import { AddressLists, normalizeAddress } from './address-list.js';
@@ -30,6 +30,8 @@ export interface Admission {
    * (POST only).
    */
   http(req: AdmissionRequest, device: Device | null): void;
+  /** HTTP: an upload (POST /data) of an authenticated device: its upload rate alone. */
+  httpUpload(device: Device): void;
   /** HTTP: the token was missing or refused (for the per-address cool-down). */
   httpAuthFailure(req: AdmissionRequest): void;
   /** MQTT: before CONNECT is authenticated. */
@@ -114,7 +116,6 @@ export function createAdmission(config: Config, log: Logger, now: () => number =
       return undefined;
     }
     e.refused++;
-    events.ingestRejected.publish({ protocol, deviceId: device.id, code: 'EDGE_ERR_RATE_LIMITED', points: 0 });
     const seconds = uploads.secondsLeft(e, t);
     const err = new RateLimitedError(`Too many requests (Retry-After: ${seconds})`, { retryAfterSeconds: seconds });
     if (e.refused === 1) {
@@ -129,6 +130,9 @@ export function createAdmission(config: Config, log: Logger, now: () => number =
       if (lists.active) checkAddress(req.socket.remoteAddress, 'http');
       if (authFailures.size > 0) checkCooldown(req.socket.remoteAddress);
       if (device !== null && req.method === 'POST') checkRate(device, 'http');
+    },
+    httpUpload(device) {
+      checkRate(device, 'http');
     },
     httpAuthFailure(req) {
       authFailed(req.socket.remoteAddress, 'http');

@@ -49,8 +49,10 @@ export interface HttpIngestDeps {
   isShuttingDown(): boolean;
   /** mTLS: the device a verified client certificate stands for, if any. */
   deviceFromCertificate?(req: HttpRequest): Device | undefined;
-  /** Extra admission checks (address lists, rate limits); throws an EdgeError to refuse. */
-  admit?(req: HttpRequest, device: Device | null): void;
+  /** Admission before the token is looked at (address lists, auth cool-down); throws an EdgeError to refuse. */
+  admit?(req: HttpRequest): void;
+  /** An authenticated device's upload (POST /data): its upload rate; throws an EdgeError to refuse. */
+  limit?(req: HttpRequest, device: Device): void;
   /** The token was missing or refused (per-address auth-failure cool-down). */
   onAuthFailure?(req: HttpRequest): void;
   tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
@@ -121,58 +123,48 @@ function toInput(kind: 'json' | 'raw' | 'sniff', body: Buffer): IngestInput {
 export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
   const { config, directory, pipeline, log } = deps;
 
-  /**
-   * POST /data. Answers its own errors. Callbacks rather than an async function: one promise per request
-   * (the pipeline's), no suspended frame while the body arrives.
-   */
-  function postData(req: LeanRequest, res: LeanResponse, arrivedAt: number): void {
-    if (deps.isShuttingDown()) {
-      throw new ShuttingDownError('gateway is shutting down; retry shortly', { retryAfterSeconds: 5 });
-    }
-    const device = resolveDevice(req);
-    deps.admit?.(req, device);
-    const kind = bodyKind(req.headers['content-type']);
-    if (kind === 'unsupported') {
-      throw new UnsupportedMediaTypeError(
-        `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
-      );
-    }
-    // A body that cannot be read or parsed never reaches the pipeline, which counts the rest: counted here.
-    const refuseBody = (raw: unknown) => {
-      const err = toEdgeError(raw);
-      events.ingestRejected.publish({ protocol: 'http', deviceId: device.id, code: err.code, points: 0 });
-      fail(req, res, err);
-    };
-    const onBody = (err: EdgeError | null, body: Buffer | null) => {
-      if (err !== null || body === null) {
-        refuseBody(err);
-        return;
-      }
-      let input: IngestInput;
-      try {
-        input = toInput(kind, body);
-      } catch (raw) {
-        refuseBody(raw);
-        return;
-      }
-      // 200 only here, after `ingest` resolved, i.e. after the durable commit.
-      pipeline.ingest(device, 'http', input, arrivedAt).then(
-        (n) => {
+  /** POST /data: the ingest stages (pipeline.ts) with what HTTP supplies; 200 only after the commit. */
+  function postData(req: LeanRequest, res: LeanResponse, arrivedAtMs: number): void {
+    pipeline.run({
+      protocol: 'http',
+      arrivedAtMs,
+      admit() {
+        if (deps.isShuttingDown()) {
+          throw new ShuttingDownError('gateway is shutting down; retry shortly', { retryAfterSeconds: 5 });
+        }
+        deps.admit?.(req);
+      },
+      authenticate: () => authenticate(req),
+      limit: (device) => deps.limit?.(req, device),
+      decode(_device, done) {
+        const kind = bodyKind(req.headers['content-type']);
+        if (kind === 'unsupported') {
+          throw new UnsupportedMediaTypeError(
+            `content-type ${req.headers['content-type']} is not supported (use application/json, text/plain or application/octet-stream)`,
+          );
+        }
+        // A body that cannot be read is answered in the same turn, before the connection closes.
+        req.readBody(config.bodyLimitBytes, (err, body) => {
+          if (err !== null || body === null) return done(err ?? new InvalidBodyError('body could not be read'));
+          let input: IngestInput;
           try {
-            sendOk(res, n);
-          } catch (raw) {
-            fail(req, res, raw); // never an unhandled rejection (it would stop the process)
+            input = toInput(kind, body);
+          } catch (e) {
+            return done(e);
           }
-        },
-        (raw) => fail(req, res, raw),
-      );
-    };
-    req.readBody(config.bodyLimitBytes, onBody);
+          done(null, input);
+        });
+      },
+      ack: (points) => sendOk(res, points),
+      refuse(err) {
+        fail(req, res, err);
+        return undefined;
+      },
+    });
   }
 
-  /** Address lists and auth cool-down run before the token is looked at; a failed lookup is counted. */
-  function resolveDevice(req: LeanRequest): Device {
-    deps.admit?.(req, null);
+  /** The device a request stands for (client certificate, or token); a failed lookup is counted. */
+  function authenticate(req: LeanRequest): Device {
     try {
       // HTTPS with mTLS: a verified client certificate mapped to a device stands for its token.
       const fromCert = deps.deviceFromCertificate?.(req);
@@ -185,8 +177,8 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
   }
 
   function info(req: LeanRequest, res: LeanResponse): void {
-    const device = resolveDevice(req);
-    deps.admit?.(req, device);
+    deps.admit?.(req);
+    const device = authenticate(req);
     send(res, 200, {
       status: true,
       result: {
@@ -238,7 +230,7 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
         void metrics(req, res);
         return;
       default:
-        deps.admit?.(req, null);
+        deps.admit?.(req);
         throw new NotFoundError(`no route ${req.method} ${path}`);
     }
   }

@@ -14,7 +14,7 @@ import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
 import {
-  EdgeError,
+  type EdgeError,
   InvalidBodyError,
   PayloadTooLargeError,
   ShuttingDownError,
@@ -142,30 +142,15 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
         log.warn({ device: device.id, bytes: packet.payload.length }, 'MQTT packet over mqtt.maxPacketBytes');
         return cb(new PayloadTooLargeError(`publish of ${packet.payload.length} bytes is over mqtt.maxPacketBytes`));
       }
-      if (!topicAllowed(device, packet.topic, deps.authMode?.())) {
-        const err = new TopicNotAllowedError(`topic "${packet.topic}" is not allowed for this device`);
-        events.ingestRejected.publish({ protocol: 'mqtt', deviceId: device.id, code: err.code, points: 0 });
-        log.warn({ device: device.id, topic: packet.topic }, 'MQTT publish on a topic not allowed; disconnecting');
-        return cb(err);
-      }
       gate.enter();
       // The publish leaves the gate however aedes's callback ends, or the bound would shrink for good.
-      ingestPublish(client, device, packet).then(
-        () => {
-          try {
-            cb(null);
-          } finally {
-            gate.leave();
-          }
-        },
-        (err: Error) => {
-          try {
-            cb(err);
-          } finally {
-            gate.leave();
-          }
-        },
-      );
+      ingestPublish(client, device, packet, (err) => {
+        try {
+          cb(err);
+        } finally {
+          gate.leave();
+        }
+      });
     },
     authorizeSubscribe(client, sub: Subscription, cb) {
       const device = devices.get(client);
@@ -177,62 +162,94 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
     },
   });
 
-  async function ingestPublish(client: Client, device: Device, packet: PublishPacket): Promise<void> {
-    const arrivedAt = Date.now();
+  /**
+   * One publish through the ingest stages (pipeline.ts); `done(null)` sends the PUBACK (QoS 1), `done(err)`
+   * closes the connection without one. The error's MQTT outcome (gateway/errors.ts) says which.
+   */
+  function ingestPublish(client: Client, device: Device, packet: PublishPacket, done: (err: Error | null) => void) {
+    const arrivedAtMs = Date.now();
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const deadline = arrivedAt + config.fullWaitMs;
-    for (;;) {
-      try {
+    const deadline = arrivedAtMs + config.fullWaitMs;
+    pipeline.run({
+      protocol: 'mqtt',
+      arrivedAtMs,
+      admit() {
         if (deps.isShuttingDown()) throw new ShuttingDownError('gateway is shutting down; publish again later');
-        deps.admitPublish?.(client, device);
-        await pipeline.ingest(device, 'mqtt', toInput(packet.topic, payload), arrivedAt);
-        return;
-      } catch (raw) {
-        const err = toEdgeError(raw);
-        // The error says what MQTT answers (gateway/errors.ts, MqttOutcome); `disconnect` is the throw below.
+      },
+      // Authenticated at CONNECT: the session's device, on a topic it may publish to.
+      authenticate() {
+        if (!topicAllowed(device, packet.topic, deps.authMode?.())) {
+          log.warn({ device: device.id, topic: packet.topic }, 'MQTT publish on a topic not allowed; disconnecting');
+          throw new TopicNotAllowedError(`topic "${packet.topic}" is not allowed for this device`);
+        }
+        return device;
+      },
+      limit: () => deps.admitPublish?.(client, device),
+      decode: (_device, done) => done(null, toInput(packet.topic, payload)),
+      ack: () => done(null),
+      refuse(err): Promise<boolean> | undefined {
         if (err.mqtt === 'dead-letter') {
-          // Never silently dropped: counted (pipeline event), logged, kept as a dead letter.
-          await store.addDeadLetter({
-            token: device.token,
-            deviceId: device.id,
-            reason: err.code,
-            message: err.message,
-            topic: packet.topic,
-            records: [{ variable: 'payload', value: payloadValue(payload), metadata: { topic: packet.topic } }],
-          });
-          log.warn(
-            { device: device.id, topic: packet.topic, code: err.code, reason: err.message },
-            'MQTT publish rejected; kept as a dead letter',
-          );
-          return;
+          // Never silently dropped: counted (pipeline event), logged, kept as a dead letter; then PUBACK.
+          return store
+            .addDeadLetter({
+              token: device.token,
+              deviceId: device.id,
+              reason: err.code,
+              message: err.message,
+              topic: packet.topic,
+              records: [{ variable: 'payload', value: payloadValue(payload), metadata: { topic: packet.topic } }],
+            })
+            .then(
+              () => {
+                log.warn(
+                  { device: device.id, topic: packet.topic, code: err.code, reason: err.message },
+                  'MQTT publish rejected; kept as a dead letter',
+                );
+                done(null);
+                return false;
+              },
+              (e: unknown) => {
+                done(toEdgeError(e));
+                return false;
+              },
+            );
         }
         if (err.mqtt === 'refuse-publish' && packet.qos === 0) {
-          // Over limits.uploadsPerMinute (counted by admission): not stored. QoS 0 has no PUBACK to
-          // withhold, so the connection stays; admission closes a persistent offender. Over the limit at
-          // QoS 1 falls through to the throw below: the connection closes without PUBACK, and the device
-          // keeps the message and resends it after reconnecting (MQTT 3.1.1 has no negative PUBACK).
+          // Over limits.uploadsPerMinute (counted): not stored. QoS 0 has no PUBACK to withhold, so the
+          // connection stays; admission closes a persistent offender. Over the limit at QoS 1 falls through
+          // to the end: the connection closes without PUBACK, and the device keeps the message and resends
+          // it after reconnecting (MQTT 3.1.1 has no negative PUBACK).
+          done(null);
           return;
         }
         if (err.mqtt === 'withhold-puback') {
           if (packet.qos === 0) {
-            // QoS 0 has no acknowledgement to withhold: refused and counted (ingestRejected).
+            // QoS 0 has no acknowledgement to withhold: refused and counted.
             log.debug({ device: device.id }, 'QoS 0 publish refused: store full');
+            done(null);
             return;
           }
+          const giveUp = () => {
+            log.warn(
+              { device: device.id, clientId: client.id, waitedMs: config.fullWaitMs },
+              'store full: PUBACK withheld too long; disconnecting the client (it will resend)',
+            );
+            done(err);
+            return false;
+          };
           const left = deadline - Date.now();
-          if (left > 0 && (await waitForSpace(left))) continue;
-          log.warn(
-            { device: device.id, clientId: client.id, waitedMs: config.fullWaitMs },
-            'store full: PUBACK withheld too long; disconnecting the client (it will resend)',
-          );
-          throw err;
+          // Space freed in time: the store stage runs again.
+          if (left > 0) return waitForSpace(left).then((ok) => ok || giveUp());
+          giveUp();
+          return;
         }
-        if (!(err instanceof EdgeError) || err.code === 'EDGE_ERR_INTERNAL') {
-          log.error({ err: raw, device: device.id }, 'MQTT publish failed; disconnecting without PUBACK');
+        if (err.code === 'EDGE_ERR_INTERNAL') {
+          log.error({ err, device: device.id }, 'MQTT publish failed; disconnecting without PUBACK');
         }
-        throw err;
-      }
-    }
+        done(err);
+        return;
+      },
+    });
   }
 
   broker.on('client', (client) => {
