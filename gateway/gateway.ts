@@ -4,7 +4,6 @@
  * (their commits included), give the forwarder a bounded time, close the store.
  */
 import type { TLSSocket } from 'node:tls';
-import { createGatewayMetrics } from '../metrics/registry.js';
 import { createParserHost } from '../parsers/sandbox/index.js';
 import { holdStore, type StoreHold } from './admin/admin-server.js';
 import { localQueueOps } from './admin/queue-ops.js';
@@ -19,6 +18,7 @@ import type { ReadGate } from './ingest/mqtt/read-gate.js';
 import { IngestPipeline } from './ingest/pipeline.js';
 import { closeServer, listen, startMqttListeners, tlsOptions } from './listeners.js';
 import { announce, createLogger, type Logger } from './log.js';
+import { createGatewayMetrics } from './metrics/registry.js';
 import { ensureStoreDir, openStore, storePath } from './store/open-store.js';
 import type { Store } from './store/store.js';
 

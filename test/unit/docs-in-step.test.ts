@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configReference } from '../../gateway/config/docs.js';
 import { errorCatalogue } from '../../gateway/errors.js';
-import { createGatewayMetrics } from '../../metrics/registry.js';
+import { createGatewayMetrics } from '../../gateway/metrics/registry.js';
 
 const read = (p: string) => readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
 

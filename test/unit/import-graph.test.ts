@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '../..');
-const PARTS = ['cli', 'gateway', 'parsers', 'simulators', 'loadtests', 'metrics'];
+const PARTS = ['cli', 'gateway', 'parsers', 'simulators', 'loadtests'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

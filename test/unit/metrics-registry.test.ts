@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { events } from '../../gateway/events.js';
-import { createGatewayMetrics, type GatewayMetrics } from '../../metrics/registry.js';
+import { createGatewayMetrics, type GatewayMetrics } from '../../gateway/metrics/registry.js';
 
 const sources = {
   store: () => ({ depthPoints: 0, depthBytes: 0, oldestAgeMs: 0, deadLetters: 0, maxBytes: 1 }),

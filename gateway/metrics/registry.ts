@@ -5,7 +5,7 @@
  * ever becomes a label: labels are protocol, code, status class, reason.
  */
 import client from 'prom-client';
-import { events } from '../gateway/events.js';
+import { events } from '../events.js';
 
 export interface GaugeSources {
   store(): { depthPoints: number; depthBytes: number; oldestAgeMs: number; deadLetters: number; maxBytes: number };
