@@ -349,13 +349,15 @@ describe('SqliteStore', () => {
     const path = join(tempDir(), 's.db');
     const store = openAt(path);
     await store.append('t', [rec('v', 0)]);
-    const thread = (store as unknown as { thread: { worker: import('node:worker_threads').Worker } }).thread;
+    const writer = (store as unknown as { writer: { thread: { worker: import('node:worker_threads').Worker } } })
+      .writer;
+    const thread = writer.thread;
     const inFlight = Array.from({ length: 10 }, (_, i) => store.append('t', [rec('v', i + 1)]));
     await thread.worker.terminate();
     const results = await Promise.allSettled(inFlight);
     expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
     await store.append('u', [rec('v', 1)]);
-    expect((store as unknown as { thread: unknown }).thread).not.toBe(thread); // a new one took over
+    expect(writer.thread).not.toBe(thread); // a new one took over
     const fresh = openAt(path);
     expect(fresh.stats().depthPoints).toBeGreaterThanOrEqual(12);
     expect(store.stats()).toMatchObject({

@@ -140,3 +140,39 @@ export class CommitThread {
     clearTimeout(timer);
   }
 }
+
+/**
+ * The store's one writer: a commit thread, started on the first job (a store that is only read never
+ * starts one) and started again when it dies (`onDeath` runs first; the job in flight has failed).
+ */
+export class CommitWriter {
+  private thread: CommitThread | null = null;
+
+  constructor(
+    private readonly opts: CommitThreadOptions,
+    private readonly onDeath: (err: Error) => void,
+  ) {}
+
+  commit(job: CommitJob): Promise<CommitResult> {
+    return this.current().run(job);
+  }
+
+  steps(job: StepsJob): Promise<StepResult[]> {
+    return this.current().steps(job);
+  }
+
+  /** Resolves once every job sent so far has been answered. */
+  async flush(): Promise<void> {
+    if (this.thread?.alive) await this.thread.steps({ steps: [], durable: false });
+  }
+
+  close(): Promise<void> {
+    return this.thread?.close() ?? Promise.resolve();
+  }
+
+  private current(): CommitThread {
+    if (this.thread?.alive) return this.thread;
+    this.thread = new CommitThread(this.opts, this.onDeath);
+    return this.thread;
+  }
+}

@@ -22,6 +22,16 @@ export class RowIndex implements Indexer {
     private readonly log: Logger | undefined,
   ) {}
 
+  /** The id of a device's oldest row: in the index, or among its rows still on their way there (0: none). */
+  firstOf(tkey: string): number {
+    const indexed = this.st.firstOfToken.get(tkey) as number | undefined;
+    for (const id of this.pending.get(tkey) ?? []) {
+      if (indexed !== undefined && id >= indexed) break;
+      if (this.st.rowById.get(id) !== undefined) return id;
+    }
+    return indexed ?? 0;
+  }
+
   /** Ids of the device's rows that are not in the index yet, ascending; undefined when none. */
   unindexed(tkey: string): readonly number[] | undefined {
     return this.pending.get(tkey);

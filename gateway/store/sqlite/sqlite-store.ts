@@ -32,7 +32,7 @@ import type { DataRecord } from '../../model.js';
 import type { Cipher } from '../encryption.js';
 import type { DeadLetter, DeadLetterInput, PendingBatch, Store, StoreStats } from '../store.js';
 import { type Codec, codecFor } from './codec.js';
-import { type CommitJob, type CommitResult, CommitThread, type Step, type StepResult } from './commit-thread.js';
+import { type CommitJob, type CommitResult, CommitWriter, type Step, type StepResult } from './commit-thread.js';
 import { SqliteDeadLetters } from './dead-letters.js';
 import { GroupCommit, type QueuedAck, type QueuedAppend } from './group-commit.js';
 import { type Inserted, QueueLedger, type Removed } from './queue-ledger.js';
@@ -81,8 +81,7 @@ export class SqliteStore implements Store {
   private readonly dead: SqliteDeadLetters;
   private readonly refused: RefusedTokens;
   private readonly group: GroupCommit;
-  /** Started on the first commit, so a store that is only read (the queue CLI) never starts it. */
-  private thread: CommitThread | null = null;
+  private readonly writer: CommitWriter;
   /** The commit thread stopped with a job in flight: rebuild from the file once no commit is in flight. */
   private reloadPending = false;
   /** Rows found unreadable by `peek`, on their way to the dead letters. */
@@ -102,9 +101,18 @@ export class SqliteStore implements Store {
       ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
     });
     const st = prepareStatements(this.db);
+    this.writer = new CommitWriter(
+      { path: opts.path, sync: opts.sync, busyTimeoutMs: opts.busyTimeoutMs ?? 5_000 },
+      (err) => {
+        // The job in flight fails (and is retried on a new thread); the ledger is rebuilt from the file.
+        opts.log?.error({ err }, 'store: the commit thread stopped; starting another');
+        this.reloadPending = true;
+        this.cache.suspended = true;
+      },
+    );
     this.st = st;
     this.ledger = new QueueLedger({
-      firstOfDevice: (tkey) => this.firstOfDevice(tkey),
+      firstOfDevice: (tkey) => this.index.firstOf(tkey),
       firstOverall: () => {
         const h = st.firstOverall.get() as { id: number; created_at: number } | undefined;
         return h && { id: h.id, createdAt: h.created_at };
@@ -264,38 +272,14 @@ export class SqliteStore implements Store {
 
   // ---- commits -----------------------------------------------------------------------------------
 
-  private commitThread(): CommitThread {
-    if (this.thread?.alive) return this.thread;
-    this.thread = new CommitThread(
-      { path: this.opts.path, sync: this.opts.sync, busyTimeoutMs: this.opts.busyTimeoutMs ?? 5_000 },
-      (err) => {
-        // The job in flight fails (and is retried on a new thread); the ledger is rebuilt from the file.
-        this.opts.log?.error({ err }, 'store: the commit thread stopped; starting another');
-        this.reloadPending = true;
-        this.cache.suspended = true;
-      },
-    );
-    return this.thread;
-  }
-
   /** A steps job on the commit thread; `durable: false` skips the WAL fsync (the per-device index). */
   private async write(steps: Step[], durable: boolean): Promise<StepResult[]> {
     if (this.opts.readOnly) throw new StoreWriteError('store: opened read-only');
     try {
-      return await this.commitThread().steps({ steps, durable });
+      return await this.writer.steps({ steps, durable });
     } catch (err) {
       throw new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err });
     }
-  }
-
-  /** The id of a device's oldest row: in the index, or among its rows still on their way there. */
-  private firstOfDevice(tkey: string): number {
-    const indexed = this.st.firstOfToken.get(tkey) as number | undefined;
-    for (const id of this.index.unindexed(tkey) ?? []) {
-      if (indexed !== undefined && id >= indexed) break;
-      if (this.st.rowById.get(id) !== undefined) return id;
-    }
-    return indexed ?? 0;
   }
 
   /** One transaction on the commit thread; the ledger and cache move only once it has committed. */
@@ -327,7 +311,7 @@ export class SqliteStore implements Store {
       now,
       over: this.opts.whenFull === 'drop_oldest' ? this.ledger.depthBytes + bytes - this.opts.maxBytes : null,
     };
-    const result: CommitResult = await this.commitThread().run(job);
+    const result: CommitResult = await this.writer.commit(job);
     // Committed: only now do the ledger and the cache move.
     for (const g of groups) if (!tokenOf.has(g.tkey)) tokenOf.set(g.tkey, g.token);
     for (const a of batch) this.group.forget(a);
@@ -378,7 +362,7 @@ export class SqliteStore implements Store {
   /** Resolves once every write asked for so far (commits, steps jobs) has committed or failed. */
   async flush(): Promise<void> {
     await this.group.drain();
-    if (this.thread?.alive) await this.thread.steps({ steps: [], durable: false });
+    await this.writer.flush();
   }
 
   // ---- listeners and lifecycle -------------------------------------------------------------------
@@ -406,7 +390,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.group.drain();
-    await this.thread?.close();
+    await this.writer.close();
     this.db.close();
   }
 }
