@@ -86,6 +86,33 @@ export const StoreWriteError = defineError('StoreWriteError', 'EDGE_ERR_STORE_WR
 export const StoreOpenError = defineError('StoreOpenError', 'EDGE_ERR_STORE_OPEN', 500, 'none');
 /** A configuration file or override is invalid; the message names the config path. */
 export const ConfigError = defineError('ConfigError', 'EDGE_ERR_CONFIG', 500, 'none');
+/** Downlink: a `POST /publish` body that is not JSON or has a bad field; the message names the field. */
+export const DownlinkInvalidError = defineError('DownlinkInvalidError', 'EDGE_ERR_DOWNLINK_INVALID', 400, 'none');
+/** Downlink: no secret, or not the configured `downlink.secret`. */
+export const DownlinkUnauthorizedError = defineError(
+  'DownlinkUnauthorizedError',
+  'EDGE_ERR_DOWNLINK_UNAUTHORIZED',
+  401,
+  'none',
+);
+/** Downlink, registry mode: the topic or the `device`/`serial` field names a device the gateway does not know. */
+export const DownlinkUnknownDeviceError = defineError(
+  'DownlinkUnknownDeviceError',
+  'EDGE_ERR_DOWNLINK_UNKNOWN_DEVICE',
+  404,
+  'none',
+);
+/** Downlink: `GET /downlink/{id}` for an id the gateway never issued (or one pruned after `downlink.keepFinishedMs`). */
+export const DownlinkNotFoundError = defineError('DownlinkNotFoundError', 'EDGE_ERR_DOWNLINK_NOT_FOUND', 404, 'none');
+/** Downlink: the message (or the whole body) is over `downlink.maxMessageBytes`. */
+export const DownlinkTooLargeError = defineError('DownlinkTooLargeError', 'EDGE_ERR_DOWNLINK_TOO_LARGE', 413, 'none');
+/** Downlink: `downlink.maxQueued` messages are waiting already; post again after `Retry-After`. */
+export const DownlinkQueueFullError = defineError(
+  'DownlinkQueueFullError',
+  'EDGE_ERR_DOWNLINK_QUEUE_FULL',
+  503,
+  'none',
+);
 /** Anything unexpected: a bug. The message is logged; the client sees a generic message. */
 export const InternalError = defineError('InternalError', 'EDGE_ERR_INTERNAL', 500, 'disconnect');
 
@@ -110,6 +137,12 @@ export type StoreWriteError = InstanceType<typeof StoreWriteError>;
 export type StoreOpenError = InstanceType<typeof StoreOpenError>;
 export type ConfigError = InstanceType<typeof ConfigError>;
 export type InternalError = InstanceType<typeof InternalError>;
+export type DownlinkInvalidError = InstanceType<typeof DownlinkInvalidError>;
+export type DownlinkUnauthorizedError = InstanceType<typeof DownlinkUnauthorizedError>;
+export type DownlinkUnknownDeviceError = InstanceType<typeof DownlinkUnknownDeviceError>;
+export type DownlinkNotFoundError = InstanceType<typeof DownlinkNotFoundError>;
+export type DownlinkTooLargeError = InstanceType<typeof DownlinkTooLargeError>;
+export type DownlinkQueueFullError = InstanceType<typeof DownlinkQueueFullError>;
 
 export const errorCatalogue = [
   InvalidBodyError,
@@ -136,6 +169,12 @@ export const errorCatalogue = [
   StoreWriteError,
   StoreOpenError,
   ConfigError,
+  DownlinkInvalidError,
+  DownlinkUnauthorizedError,
+  DownlinkUnknownDeviceError,
+  DownlinkNotFoundError,
+  DownlinkTooLargeError,
+  DownlinkQueueFullError,
   InternalError,
 ] as const;
 

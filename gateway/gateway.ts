@@ -10,6 +10,7 @@ import { localQueueOps } from './admin/queue-ops.js';
 import { createAdmission, peerSocket } from './admission/index.js';
 import { DeviceDirectory, deviceIdOf } from './auth/device-directory.js';
 import type { Config } from './config/schema.js';
+import { downlinkEnabled, type RunningDownlink, startDownlink } from './downlink/index.js';
 import { events } from './events.js';
 import { Forwarder } from './forward/forwarder.js';
 import { createHttpIngest, type HttpIngestServer } from './ingest/http/server.js';
@@ -28,6 +29,7 @@ export interface GatewayPorts {
   mqtts?: number;
   ws?: number;
   wss?: number;
+  downlink?: number;
 }
 
 export interface RunningGateway {
@@ -64,12 +66,14 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   const forwarder = new Forwarder(config.upstream, store, directory, log);
   const admission = createAdmission(config, log);
 
+  let downlink: RunningDownlink | undefined;
   let mqttClients = 0;
   let mqttGate: ReadGate | undefined;
   const metrics = createGatewayMetrics({
     store: () => store.stats(),
     mqttClients: () => mqttClients,
     mqttInFlight: () => ({ publishes: mqttGate?.inFlight ?? 0, readsWaiting: mqttGate?.readsWaiting ?? 0 }),
+    downlinkDepth: () => downlink?.store.depth() ?? 0,
     upstreamUp: () => (forwarder.state().state === 'ok' || forwarder.state().state === 'unknown' ? 1 : 0),
   });
 
@@ -116,6 +120,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     onAuthFailure: (req) => admission.httpAuthFailure(req),
     ...(config.http.tls ? { tls: tlsOptions(config.http.tls, 'http.tls') } : {}),
     deviceFromCertificate: (req) => deviceFromSocket(req.socket as Partial<TLSSocket>),
+    ...(downlinkEnabled(config) ? { readData: (device, search) => downlink?.readForHttp(device, search) ?? [] } : {}),
   });
 
   const mqtt = await createMqttIngest({
@@ -131,14 +136,31 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     authMode: () => current.auth.mode,
     // The TLS socket for MQTTS, and the one under the WebSocket for WSS.
     deviceFromCertificate: (client) => deviceFromSocket(peerSocket(client)),
+    ...(downlinkEnabled(config)
+      ? { forward: (client, packet) => (downlink ? downlink.forward(client, packet) : packet) }
+      : {}),
   });
   mqttGate = mqtt.gate;
   mqtt.broker.on('client', () => mqttClients++);
   mqtt.broker.on('clientDisconnect', () => mqttClients--);
 
+  // Before the device listeners: a device that subscribes at once finds its queued messages.
+  if (downlinkEnabled(config)) {
+    downlink = await startDownlink({
+      config,
+      broker: mqtt.broker,
+      deviceOf: (client) => mqtt.deviceOf(client),
+      authMode: () => current.auth.mode,
+      log,
+    });
+  }
   const httpPort = await listen(httpServer, config.http.port, config.http.host);
   const mqttListeners = await startMqttListeners(mqtt.broker, config.mqtt);
-  const ports: GatewayPorts = { http: httpPort, ...mqttListeners.ports };
+  const ports: GatewayPorts = {
+    http: httpPort,
+    ...mqttListeners.ports,
+    ...(downlink?.port !== undefined ? { downlink: downlink.port } : {}),
+  };
   forwarder.start();
   announce(log, { event: 'listening', ...ports, upstream: config.upstream.url, store: config.store.engine });
 
@@ -151,7 +173,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     log,
     reload(next) {
       // Devices, parsers and limits apply at once; listeners, upstream and store need a restart.
-      const restartOnly = (['http', 'mqtt', 'upstream', 'store', 'parsers'] as const).filter(
+      const restartOnly = (['http', 'mqtt', 'upstream', 'store', 'parsers', 'downlink'] as const).filter(
         (k) => JSON.stringify(next[k]) !== JSON.stringify(current[k]),
       );
       if (restartOnly.length > 0) {
@@ -159,6 +181,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
       }
       current = next;
       directory.setDevices(next.auth.mode, next.devices);
+      downlink?.setDevices(next);
       admission.update(next);
       log.info({ event: 'reloaded', devices: next.devices.length }, 'configuration reloaded');
     },
@@ -172,6 +195,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
         for (const w of mqttListeners.wsServers) w.close();
         // 2. Let acknowledgements in flight finish: their commits land before the store closes.
         await Promise.race([pipeline.idle(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+        await downlink?.close();
         await mqtt.close();
         httpServer.closeAllConnections();
         await httpClosed;

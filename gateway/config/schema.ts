@@ -31,8 +31,101 @@ export const deviceSchema = z
     tags: z.array(keyValue).default([]).describe('device tags visible to the parser'),
     topics: z.array(z.string()).optional().describe('extra MQTT topic filters this device may use'),
     certificateCN: z.string().optional().describe('mTLS: a client certificate with this CN is this device'),
+    downlink: z
+      .object({
+        pull: z
+          .object({
+            variable: z
+              .string()
+              .min(1)
+              .describe("the variable in the device's TagoIO bucket that carries its commands (GET /data)"),
+            topic: z
+              .string()
+              .min(1)
+              .optional()
+              .describe(
+                'MQTT topic a pulled command is published on when its record names none (default devices/<name>/downlink)',
+              ),
+          })
+          .strict()
+          .optional()
+          .describe("poll this device's commands from its TagoIO bucket (for a gateway TagoIO cannot reach)"),
+      })
+      .strict()
+      .optional()
+      .describe('downlink (TagoIO → device) options for this device'),
   })
   .strict();
+
+const downlinkSchema = z
+  .object({
+    port: port
+      .optional()
+      .describe('POST /publish listener, the TagoIO MQTT relay contract (0 = ephemeral); off when unset'),
+    host: z.string().default('0.0.0.0').describe('address to bind'),
+    secret: z
+      .string()
+      .min(16)
+      .optional()
+      .describe(
+        'shared secret for the downlink listener (Authorization: <secret> or Bearer <secret>); required with downlink.port',
+      ),
+    tls: tlsFiles.optional().describe('serve the downlink listener over HTTPS'),
+    ttlMs: z.number().int().positive().default(86_400_000).describe('how long a message waits for its device (24 h)'),
+    maxQueuedPerDevice: z
+      .number()
+      .int()
+      .positive()
+      .default(1_000)
+      .describe('messages waiting per device (or per topic); past it the oldest becomes a dead letter'),
+    maxQueued: z
+      .number()
+      .int()
+      .positive()
+      .default(100_000)
+      .describe('messages waiting in all; past it POST /publish answers 503'),
+    maxMessageBytes: z.number().int().positive().default(65_536).describe('largest message accepted (64 KiB)'),
+    keepFinishedMs: z
+      .number()
+      .int()
+      .positive()
+      .default(604_800_000)
+      .describe('how long a delivered, expired or dead-lettered message stays readable at GET /downlink/{id} (7 days)'),
+    sweepIntervalMs: z.number().int().positive().default(1_000).describe('how often expired messages are swept'),
+    retryAfterSeconds: z.number().int().positive().default(30).describe('Retry-After sent with a 503 (queue full)'),
+    httpVariable: z
+      .string()
+      .min(1)
+      .default('downlink')
+      .describe('the variable an HTTP device reads its queued messages as, with GET /data on the ingest port'),
+    pull: z
+      .object({
+        requestsPerMinute: z
+          .number()
+          .int()
+          .positive()
+          .default(60)
+          .describe(
+            'TagoIO requests per minute for pull mode, GET and DELETE /data together (a share of the plan GET budget; forwarding keeps upstream.requestsPerMinute)',
+          ),
+        intervalMs: z.number().int().positive().default(10_000).describe('how often each pull device is polled'),
+        qty: z.number().int().min(1).max(100).default(10).describe('commands read per poll'),
+        timeoutMs: z.number().int().positive().default(30_000).describe('TagoIO request timeout'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    // Never open without a secret: the listener publishes to devices.
+    if (d.port !== undefined && d.secret === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secret'],
+        message: 'required when downlink.port is set (at least 16 characters)',
+      });
+    }
+  });
 
 export const configSchema = z
   .object({
@@ -182,6 +275,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    downlink: downlinkSchema.prefault({}).describe('TagoIO → device commands (docs/downlink.md)'),
     shutdown: z
       .object({
         forwardGraceMs: z.number().int().nonnegative().default(5_000).describe('time given to the forwarder on stop'),

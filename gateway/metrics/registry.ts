@@ -5,6 +5,7 @@
  * ever becomes a label: labels are protocol, code, status class, reason.
  */
 import client from 'prom-client';
+import { downlinkEvents } from '../downlink/downlink-events.js';
 import { events } from '../events.js';
 
 export interface GaugeSources {
@@ -13,6 +14,8 @@ export interface GaugeSources {
   /** Publishes inside the gateway now, and connections whose next read waits for room (mqtt.maxPublishesInFlight). */
   mqttInFlight(): { publishes: number; readsWaiting: number };
   upstreamUp(): number;
+  /** Downlink messages queued now (0 when the downlink is off). */
+  downlinkDepth?(): number;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
@@ -184,6 +187,61 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
     },
   });
 
+  const downlinkQueued = new client.Counter({
+    name: 'tago_edge_downlink_queued_total',
+    help: 'Downlink messages queued durably, by source (push, pull)',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const downlinkDelivered = new client.Counter({
+    name: 'tago_edge_downlink_delivered_total',
+    help: 'Downlink messages a device took, by way (mqtt: PUBACK at QoS 1, written at QoS 0; http: GET /data)',
+    labelNames: ['via'],
+    registers: [registry],
+  });
+  const downlinkLatency = new client.Histogram({
+    name: 'tago_edge_downlink_delivery_seconds',
+    help: 'Time from a downlink being queued to its device taking it',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600],
+    registers: [registry],
+  });
+  const downlinkExpired = new client.Counter({
+    name: 'tago_edge_downlink_expired_total',
+    help: 'Downlink messages whose downlink.ttlMs passed before a device took them (kept, status expired)',
+    registers: [registry],
+  });
+  const downlinkDeadLettered = new client.Counter({
+    name: 'tago_edge_downlink_dead_lettered_total',
+    help: 'Downlink messages dead-lettered, by reason (overflow: past downlink.maxQueuedPerDevice)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const downlinkRefused = new client.Counter({
+    name: 'tago_edge_downlink_refused_total',
+    help: 'Downlink listener requests refused, by error code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const downlinkPulls = new client.Counter({
+    name: 'tago_edge_downlink_pull_requests_total',
+    help: 'Pull-mode requests to TagoIO, by method (get, delete) and status class (2xx, 4xx, 429, 5xx, error)',
+    labelNames: ['method', 'status_class'],
+    registers: [registry],
+  });
+  const downlinkPulled = new client.Counter({
+    name: 'tago_edge_downlink_pulled_total',
+    help: 'Commands read from TagoIO buckets in pull mode and queued',
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'tago_edge_downlink_depth',
+    help: 'Downlink messages queued now, waiting for their device',
+    registers: [registry],
+    collect() {
+      this.set(sources.downlinkDepth?.() ?? 0);
+    },
+  });
+
   const byProtocol = {
     http: { received: pointsReceived.labels('http'), ack: ackLatency.labels('http') },
     mqtt: { received: pointsReceived.labels('mqtt'), ack: ackLatency.labels('mqtt') },
@@ -214,6 +272,22 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
     }),
     events.parserConsole.subscribe((e) => parserConsole.inc({ level: e.level })),
     events.mqttClient.subscribe((e) => mqttConnects.inc({ event: e.kind })),
+    downlinkEvents.queued.subscribe((e) => downlinkQueued.inc({ source: e.source })),
+    downlinkEvents.delivered.subscribe((e) => {
+      downlinkDelivered.inc({ via: e.via });
+      downlinkLatency.observe(e.latencyMs / 1000);
+    }),
+    downlinkEvents.ended.subscribe((e) => {
+      if (e.outcome === 'expired') downlinkExpired.inc();
+      else downlinkDeadLettered.inc({ reason: e.reason });
+    }),
+    downlinkEvents.refused.subscribe((e) => downlinkRefused.inc({ code: e.code })),
+    downlinkEvents.pull.subscribe((e) => {
+      const s = e.status;
+      const cls = s === 0 ? 'error' : s === 429 ? '429' : s >= 500 ? '5xx' : s >= 400 ? '4xx' : '2xx';
+      downlinkPulls.inc({ method: e.method, status_class: cls });
+      if (e.commands > 0) downlinkPulled.inc(e.commands);
+    }),
   );
 
   return {

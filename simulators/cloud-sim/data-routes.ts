@@ -97,6 +97,25 @@ export function getData(state: SimState, token: string, url: URL, res: ServerRes
   });
 }
 
+/**
+ * DELETE /data: the records the same filters select (TagoIO's `qty` default 15 applies), removed at once
+ * (TagoIO may take 10–30 s; the simulator is immediate). Answers `"N Data Removed"`.
+ */
+export function deleteData(state: SimState, token: string, url: URL, res: ServerResponse): void {
+  const query = parseQuery(url.search);
+  let result: ReturnType<typeof queryData>;
+  try {
+    result = queryData(state.records.list(token), query, state.now());
+  } catch (err) {
+    if (!(err instanceof QueryError)) throw err;
+    fail(res, 400, err.message);
+    return;
+  }
+  const ids = new Set(typeof result === 'number' ? [] : result.map((r) => r.id));
+  const n = state.records.remove(token, ids);
+  sendJson(res, 200, { status: true, result: `${n} Data Removed` });
+}
+
 export function getInfo(state: SimState, token: string, res: ServerResponse): void {
   const id = deviceIdFor(token);
   const last = state.records.list(token).at(-1);

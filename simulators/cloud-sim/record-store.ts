@@ -39,6 +39,15 @@ export class RecordStore {
     return list.length > this.#keep ? list.slice(list.length - this.#keep) : list;
   }
 
+  /** Forgets these records of a token (DELETE /data); returns how many were kept. */
+  remove(token: string, ids: ReadonlySet<string>): number {
+    const list = this.#byToken.get(token);
+    if (!list || ids.size === 0) return 0;
+    const kept = list.filter((r) => !ids.has(r.id));
+    this.#byToken.set(token, kept);
+    return list.length - kept.length;
+  }
+
   clear(): void {
     this.#byToken.clear();
   }

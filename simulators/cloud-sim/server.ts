@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CONTROL_PREFIX, handleControl } from './control-routes.js';
-import { getData, getInfo, postData } from './data-routes.js';
+import { deleteData, getData, getInfo, postData } from './data-routes.js';
 import { parseFaultsPatch } from './faults.js';
 import { fail, sleep, tokenOf } from './http-io.js';
 import type { CloudSimOptions, Faults } from './options.js';
@@ -15,7 +15,7 @@ import type { SimStats } from './stats.js';
  *   outage ─▶ socket destroyed, no answer          latency ─▶ wait `latencyMs`
  *   error rate ─▶ `errorStatus` "Service Unavailable"
  *   token ─▶ 401 "Authorization Denied" (missing, unknown or refused), 403 (forbidden)
- *   route ─▶ POST /data, GET /data, GET /info (`data-routes.ts`), else 404
+ *   route ─▶ POST /data, GET /data, DELETE /data, GET /info (`data-routes.ts`), else 404
  * Control routes (`/_sim/*`) are matched before all of it, so they work during an outage.
  */
 export interface CloudSim {
@@ -27,7 +27,7 @@ export interface CloudSim {
   reset(): void;
 }
 
-const API_ROUTES = new Set(['POST /data', 'GET /data', 'GET /info']);
+const API_ROUTES = new Set(['POST /data', 'GET /data', 'DELETE /data', 'GET /info']);
 
 async function handleApi(state: SimState, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const { faults, stats } = state;
@@ -62,6 +62,8 @@ async function handleApi(state: SimState, req: IncomingMessage, res: ServerRespo
       return postData(state, token, req, res);
     case 'GET /data':
       return getData(state, token, url, res);
+    case 'DELETE /data':
+      return deleteData(state, token, url, res);
     default:
       return getInfo(state, token, res);
   }

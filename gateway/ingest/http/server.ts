@@ -2,6 +2,7 @@
  * HTTP ingest, TagoIO-compatible: a device or the official SDK points here unchanged.
  *   POST /data  → 200 {"status":true,"result":"N Data Added"} only after the durable commit
  *   GET  /info  → the device as the gateway knows it
+ *   GET  /data  → the device's queued downlinks, when the downlink is on (gateway/downlink/http-read.ts)
  *   GET  /healthz, /readyz, /metrics
  * Errors answer {"status":false,"message":"…"} with the status of the EdgeError's code.
  */
@@ -56,6 +57,8 @@ export interface HttpIngestDeps {
   /** The token was missing or refused (per-address auth-failure cool-down). */
   onAuthFailure?(req: HttpRequest): void;
   tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
+  /** Downlink: GET /data answers this device's queued messages as TagoIO records (absent: 405). */
+  readData?(device: Device, search: string): unknown[];
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
@@ -210,6 +213,12 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
     const path = q === -1 ? url : url.slice(0, q);
     switch (path) {
       case '/data':
+        if (req.method === 'GET' && deps.readData) {
+          const device = resolveDevice(req);
+          deps.admit?.(req, device);
+          send(res, 200, { status: true, result: deps.readData(device, q === -1 ? '' : url.slice(q)) });
+          return;
+        }
         if (req.method !== 'POST')
           throw new MethodNotAllowedError(`${req.method} /data is not supported here (POST only)`);
         postData(req, res, arrivedAt);

@@ -9,7 +9,14 @@
  * closes the connection without a PUBACK (MQTT 3.1.1 has no negative PUBACK), which is how a publish the
  * store could not take is refused: the device keeps it and sends it again.
  */
-import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import {
+  Aedes,
+  type AedesPublishPacket,
+  type AuthenticateError,
+  type Client,
+  type PublishPacket,
+  type Subscription,
+} from 'aedes';
 import { assertJsonDepth } from '../../admission/json-depth.js';
 import type { DeviceDirectory } from '../../auth/device-directory.js';
 import type { Config } from '../../config/schema.js';
@@ -46,6 +53,8 @@ export interface MqttIngestDeps {
   authMode?(): AuthMode;
   /** mTLS: the device a client certificate stands for, if any. */
   deviceFromCertificate?(client: Client): Device | undefined;
+  /** Downlink (gateway/downlink): the packet to write to a subscriber, or null to write none. */
+  forward?(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null;
 }
 
 export interface MqttIngest {
@@ -160,6 +169,7 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
       }
       cb(null, sub);
     },
+    ...(deps.forward ? { authorizeForward: deps.forward } : {}),
   });
 
   /**

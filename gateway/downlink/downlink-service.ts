@@ -1,0 +1,156 @@
+/**
+ * The downlink queue in front of its deliveries: accepts a message (durably), publishes it to the
+ * subscribed devices at once, hands what is still queued to a device when it subscribes (MQTT) or asks
+ * (HTTP GET /data), sweeps expired messages on the injected clock, and reports every outcome (events →
+ * metrics, one log line per outcome).
+ */
+import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+import type { Clock, ClockTimer } from '../clock.js';
+import type { AuthMode } from '../ingest/mqtt/topic-acl.js';
+import type { Logger } from '../log.js';
+import type { Device } from '../model.js';
+import { downlinkEvents } from './downlink-events.js';
+import type { DownlinkInput, DownlinkMessage, DownlinkStore } from './downlink-store.js';
+import { MqttDelivery } from './mqtt-delivery.js';
+import { targetsOfDevice } from './target.js';
+
+export interface DownlinkServiceDeps {
+  store: DownlinkStore;
+  broker: Aedes;
+  deviceOf(client: Client): Device | undefined;
+  authMode(): AuthMode;
+  clock: Clock;
+  log: Logger;
+  sweepIntervalMs: number;
+  keepFinishedMs: number;
+}
+
+export class DownlinkService {
+  readonly #deps: DownlinkServiceDeps;
+  readonly #delivery: MqttDelivery;
+  #sweepTimer: ClockTimer | undefined;
+  #closed = false;
+
+  constructor(deps: DownlinkServiceDeps) {
+    this.#deps = deps;
+    const { store, clock } = deps;
+    this.#delivery = new MqttDelivery({
+      broker: deps.broker,
+      deviceOf: deps.deviceOf,
+      authMode: deps.authMode,
+      log: deps.log,
+      isQueued: (id) => !this.#closed && store.get(id)?.status === 'queued',
+      onDelivered: (id) => this.#delivered(id, 'mqtt'),
+      queuedFor: (device) => {
+        if (this.#closed) return [];
+        const now = clock.now();
+        const own = store.queuedFor(targetsOfDevice(device), now);
+        const anyone = store.queuedUntargeted(now);
+        return anyone.length === 0 ? own : [...own, ...anyone];
+      },
+    });
+  }
+
+  /** Hands the retained messages back to aedes (it keeps retained ones in memory) and starts the sweep. */
+  async start(): Promise<void> {
+    for (const msg of this.#deps.store.retained()) await this.#delivery.restoreRetained(msg);
+    this.#scheduleSweep();
+  }
+
+  /** The broker's authorizeForward for a packet on its way to a subscriber. */
+  forward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    return this.#delivery.forward(client, packet);
+  }
+
+  /** Queues a message durably, then publishes it to the devices subscribed now. */
+  accept(input: DownlinkInput, pulled?: { deviceId: string; recordId: string }): DownlinkMessage {
+    const { store, log, clock } = this.#deps;
+    const { message, overflowed } = store.enqueue(input, clock.now(), pulled);
+    downlinkEvents.queued.publish({ source: input.source, qos: input.qos });
+    for (const old of overflowed) this.#ended(old);
+    log.info(
+      {
+        event: 'downlink_queued',
+        id: message.id,
+        target: input.target,
+        topic: input.topic,
+        qos: input.qos,
+        retain: input.retain,
+        source: input.source,
+        bytes: input.payload.length,
+      },
+      'downlink queued',
+    );
+    this.#delivery.publish(message);
+    return message;
+  }
+
+  status(id: string): DownlinkMessage | undefined {
+    return this.#deps.store.get(id);
+  }
+
+  /**
+   * HTTP devices (GET /data on the ingest port): the messages queued for this device, oldest first,
+   * marked delivered as they are handed over (HTTP has no acknowledgement after the response).
+   */
+  takeForHttp(device: Device): DownlinkMessage[] {
+    const { store, clock } = this.#deps;
+    if (this.#closed) return [];
+    const list = store.queuedFor(targetsOfDevice(device), clock.now());
+    return list.filter((m) => this.#delivered(m.id, 'http'));
+  }
+
+  /** Moves expired messages out of the queue now and prunes old outcomes (the sweep timer calls this). */
+  sweep(): number {
+    const { store, clock, keepFinishedMs } = this.#deps;
+    const now = clock.now();
+    let n = 0;
+    for (;;) {
+      const batch = store.expire(now);
+      for (const m of batch) this.#ended(m);
+      n += batch.length;
+      if (batch.length < 1_000) break;
+    }
+    store.prune(now - keepFinishedMs);
+    return n;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#deps.clock.clearTimeout(this.#sweepTimer);
+  }
+
+  #scheduleSweep(): void {
+    if (this.#closed) return;
+    const t = this.#deps.clock.setTimeout(() => {
+      try {
+        this.sweep();
+      } catch (err) {
+        this.#deps.log.error({ err }, 'downlink expiry sweep failed');
+      }
+      this.#scheduleSweep();
+    }, this.#deps.sweepIntervalMs);
+    t.unref?.();
+    this.#sweepTimer = t;
+  }
+
+  #delivered(id: string, via: 'mqtt' | 'http'): boolean {
+    const { store, clock, log } = this.#deps;
+    if (this.#closed || !store.markDelivered(id, clock.now(), via)) return false;
+    const msg = store.get(id);
+    const latencyMs = msg ? Math.max(0, clock.now() - msg.createdAt) : 0;
+    downlinkEvents.delivered.publish({ via, latencyMs });
+    log.info({ event: 'downlink_delivered', id, topic: msg?.topic, via, latencyMs }, 'downlink delivered');
+    return true;
+  }
+
+  #ended(msg: DownlinkMessage): void {
+    const outcome = msg.status === 'expired' ? 'expired' : 'dead_letter';
+    const reason = msg.reason ?? outcome;
+    downlinkEvents.ended.publish({ outcome, reason });
+    this.#deps.log.warn(
+      { event: `downlink_${outcome}`, id: msg.id, target: msg.target, topic: msg.topic, reason },
+      outcome === 'expired' ? 'downlink expired before its device took it' : 'downlink dead-lettered',
+    );
+  }
+}
