@@ -214,8 +214,8 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
     switch (path) {
       case '/data':
         if (req.method === 'GET' && deps.readData) {
-          const device = resolveDevice(req);
-          deps.admit?.(req, device);
+          deps.admit?.(req);
+          const device = authenticate(req);
           send(res, 200, { status: true, result: deps.readData(device, q === -1 ? '' : url.slice(q)) });
           return;
         }
