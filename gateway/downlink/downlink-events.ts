@@ -1,6 +1,6 @@
 /**
  * What the downlink reports, on `node:diagnostics_channel` channels like gateway/events.ts: core code
- * emits, metrics/registry.ts listens. No token and no payload in any event.
+ * emits, gateway/metrics/registry.ts listens. No token and no payload in any event.
  */
 import { channel } from '../../parsers/events.js';
 
