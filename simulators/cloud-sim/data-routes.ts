@@ -80,6 +80,12 @@ export async function postData(
 }
 
 export function getData(state: SimState, token: string, url: URL, res: ServerResponse): void {
+  const decision = state.readLimiter.take(state.now(), state.faults.getRequestsPerMinute, state.faults.rateWindowMs);
+  if (!decision.allowed) {
+    state.stats.rateLimited++;
+    const n = decision.retryAfterS;
+    return fail(res, 429, `Too many requests (Retry-After: ${n})`, { 'retry-after': String(n) });
+  }
   const query = parseQuery(url.search);
   let result: ReturnType<typeof queryData>;
   try {

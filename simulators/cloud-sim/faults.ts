@@ -9,7 +9,7 @@ import { DEFAULTS } from './options.js';
  */
 export class FaultsError extends Error {}
 
-const NUMBER_FIELDS = ['latencyMs', 'outageForMs', 'requestsPerMinute'] as const;
+const NUMBER_FIELDS = ['latencyMs', 'outageForMs', 'requestsPerMinute', 'getRequestsPerMinute'] as const;
 const KNOWN = new Set<string>([
   ...NUMBER_FIELDS,
   'errorRate',
@@ -76,6 +76,7 @@ export class FaultState {
   errorStatus: number;
   dropRate: number;
   requestsPerMinute: number;
+  getRequestsPerMinute: number;
   rateWindowMs: number;
   outage: boolean;
   /** Epoch ms at which an `outageForMs` window ends (0 when none). */
@@ -93,6 +94,7 @@ export class FaultState {
       errorStatus: opts.errorStatus ?? DEFAULTS.errorStatus,
       dropRate: opts.dropRate ?? 0,
       requestsPerMinute: opts.requestsPerMinute ?? 0,
+      getRequestsPerMinute: opts.getRequestsPerMinute ?? 0,
       rateWindowMs: opts.rateWindowMs ?? DEFAULTS.rateWindowMs,
       outage: opts.outage ?? false,
     });
@@ -101,6 +103,7 @@ export class FaultState {
     this.errorStatus = patch.errorStatus ?? DEFAULTS.errorStatus;
     this.dropRate = patch.dropRate ?? 0;
     this.requestsPerMinute = patch.requestsPerMinute ?? 0;
+    this.getRequestsPerMinute = patch.getRequestsPerMinute ?? 0;
     this.rateWindowMs = patch.rateWindowMs ?? DEFAULTS.rateWindowMs;
     this.outage = patch.outage ?? false;
     this.#seed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
@@ -114,6 +117,7 @@ export class FaultState {
     if (patch.errorStatus !== undefined) this.errorStatus = patch.errorStatus;
     if (patch.dropRate !== undefined) this.dropRate = patch.dropRate;
     if (patch.requestsPerMinute !== undefined) this.requestsPerMinute = patch.requestsPerMinute;
+    if (patch.getRequestsPerMinute !== undefined) this.getRequestsPerMinute = patch.getRequestsPerMinute;
     if (patch.rateWindowMs !== undefined) this.rateWindowMs = patch.rateWindowMs;
     if (patch.refuseTokens !== undefined) this.refused = new Set(patch.refuseTokens);
     if (patch.forbidTokens !== undefined) this.forbidden = new Set(patch.forbidTokens);
@@ -151,6 +155,7 @@ export class FaultState {
       outage: this.outage,
       outageForMs: Math.max(0, this.outageUntilMs - nowMs),
       requestsPerMinute: this.requestsPerMinute,
+      getRequestsPerMinute: this.getRequestsPerMinute,
       rateWindowMs: this.rateWindowMs,
       refuseTokens: [...this.refused],
       forbidTokens: [...this.forbidden],

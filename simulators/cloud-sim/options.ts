@@ -12,6 +12,8 @@ export interface CloudSimOptions {
   tokens?: string[];
   /** TagoIO's per-profile POST /data limit per window (a wall-clock minute by default); 0 = unlimited. */
   requestsPerMinute?: number;
+  /** TagoIO's per-profile GET /data limit per window (counted apart from POST /data); 0 = unlimited. */
+  getRequestsPerMinute?: number;
   /** Window length for the rate limit, aligned to multiples of itself in epoch time. Default 60_000 (1 min). */
   rateWindowMs?: number;
   /** Added before answering any API request. Default 0. */
@@ -47,6 +49,7 @@ export interface Faults {
   outage: boolean;
   outageForMs: number;
   requestsPerMinute: number;
+  getRequestsPerMinute: number;
   rateWindowMs: number;
   refuseTokens: string[];
   forbidTokens: string[];

@@ -13,6 +13,8 @@ export class SimState {
   readonly maxBodyBytes: number;
   readonly faults: FaultState;
   readonly limiter = new WindowRateLimiter();
+  /** GET /data has its own per-profile budget at TagoIO. */
+  readonly readLimiter = new WindowRateLimiter();
   readonly records: RecordStore;
   readonly sequences = new SequenceBook();
   readonly stats = new StatsCounter();
@@ -29,6 +31,7 @@ export class SimState {
 
   reset(): void {
     this.limiter.reset();
+    this.readLimiter.reset();
     this.records.clear();
     this.sequences.clear();
     this.stats.clear();

@@ -92,3 +92,26 @@ describe('downlink pull mode', () => {
     expect(await metricValue(http2, 'tago_edge_downlink_depth')).toBe(0);
   });
 });
+
+describe('downlink pull pacing', () => {
+  it('backs off on 429 for the Retry-After TagoIO names, and still delivers', { timeout: 20_000 }, async () => {
+    // One GET /data per 1 s window: every other poll inside a window answers 429 "Retry-After: 1".
+    const sim = await startCloudSim({ port: 0, quiet: true, getRequestsPerMinute: 1, rateWindowMs: 1_000 });
+    onTestFinished(() => sim.close());
+    await placeCommand(sim.url, 'ping');
+    const gw = await gateway(sim.url, tempDir(), 6_000);
+    const http = `http://127.0.0.1:${gw.ports.http}`;
+    const d = await device(`mqtt://127.0.0.1:${gw.ports.mqtt}`, TOKEN);
+    await d.client.subscribeAsync('devices/pull-1/downlink', { qos: 1 });
+    await waitFor(() => d.received.length === 1);
+    const t0 = Date.now();
+    await waitFor(() => Date.now() - t0 > 2_500, 5_000, 100);
+    const limited = sim.stats().requests.rateLimited;
+    // Polling every 50 ms without heeding 429 would be ~50 GETs in 2.5 s, most refused; waiting out each
+    // Retry-After keeps it to about one allowed and one refused GET per window.
+    expect(limited).toBeGreaterThan(0);
+    expect(limited).toBeLessThanOrEqual(5);
+    expect(await metricValue(http, 'tago_edge_downlink_pull_requests_total')).toBeLessThanOrEqual(15);
+    expect(d.received.map((m) => m.payload)).toEqual(['ping']);
+  });
+});
