@@ -84,7 +84,8 @@ export function getData(state: SimState, token: string, url: URL, res: ServerRes
   if (!decision.allowed) {
     state.stats.rateLimited++;
     const n = decision.retryAfterS;
-    return fail(res, 429, `Too many requests (Retry-After: ${n})`, { 'retry-after': String(n) });
+    fail(res, 429, `Too many requests (Retry-After: ${n})`, { 'retry-after': String(n) });
+    return;
   }
   const query = parseQuery(url.search);
   let result: ReturnType<typeof queryData>;
