@@ -311,6 +311,40 @@ describe('SqliteStore', () => {
     expect(gw.stats()).toMatchObject({ depthPoints: 2, deadLetters: 0 });
   });
 
+  it('a clean close puts every row into the index and says so; an unclean one leaves the next open to find them', async () => {
+    const path = join(tempDir(), 's.db');
+    const meta = () => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return {
+          flag: db.prepare("SELECT value FROM meta WHERE key = 'all_indexed'").pluck().get(),
+          outside: db.prepare('SELECT COUNT(*) FROM points WHERE in_index = 0').pluck().get(),
+        };
+      } finally {
+        db.close();
+      }
+    };
+    const a = openAt(path);
+    await a.append('tok-a', [rec('v', 1, 1)]);
+    await a.append('tok-a', [rec('v', 2, 2)]);
+    // Held in memory, outside the index, and the file says a scan is needed.
+    expect(meta()).toEqual({ flag: undefined, outside: 2 });
+    // Opened again without the first closing (as after a crash): the scan finds the rows outside the index.
+    const crashed = openAt(path, { readOnly: true });
+    expect(crashed.stats().depthPoints).toBe(2);
+    expect(crashed.peek('tok-a', 100_000)?.records.map((r) => r.value)).toEqual([1, 2]);
+    await crashed.close();
+    await a.close();
+    expect(meta()).toEqual({ flag: '1', outside: 0 });
+    const b = openAt(path);
+    expect(meta().flag).toBe('0'); // cleared as it opens, before any row can skip the index
+    expect(b.stats().depthPoints).toBe(2);
+    await b.append('tok-b', [rec('v', 3, 3)]);
+    expect(meta()).toEqual({ flag: '0', outside: 1 });
+    await b.close();
+    expect(meta()).toEqual({ flag: '1', outside: 0 });
+  });
+
   it('writes only through its commit thread once open: its own connection changes no row', async () => {
     const path = join(tempDir(), 's.db');
     const cipher = new Cipher(randomBytes(32));

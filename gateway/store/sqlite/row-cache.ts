@@ -118,6 +118,13 @@ export class RowCache {
     this.queues.delete(tkey);
   }
 
+  /** The ids of every cached row (all outside the per-device index). */
+  rowIds(): number[] {
+    const ids: number[] = [];
+    for (const q of this.queues.values()) for (let i = q.start; i < q.rows.length; i++) ids.push(q.rows[i]!.id);
+    return ids;
+  }
+
   /** Forgets every cached queue without indexing (the caller indexes the whole file). */
   clear(): void {
     this.queues.clear();

@@ -62,6 +62,11 @@ export class RowIndex implements Indexer {
     this.rows(tkey, ids);
   }
 
+  /** Every id still on its way into the index. */
+  allUnindexed(): number[] {
+    return [...this.pending.values()].flat();
+  }
+
   /** Forgets what is pending (before a reload, which finds every unindexed row in the file again). */
   clear(): void {
     this.pending.clear();

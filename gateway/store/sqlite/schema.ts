@@ -2,13 +2,14 @@
  * Opens the store's SQLite file: pragmas, tables, and the meta checks that refuse a file this process
  * cannot read correctly (newer schema, missing or wrong encryption key).
  *
- * Tables (schema version 3):
+ * Tables (schema version 4):
  * - `points`: one row per append (a long append is split into rows of at most `rowMaxBytes`), holding
  *   `points` records. `token` is the device token, or its HMAC when encrypted; `payload` is the records'
  *   JSON objects joined by commas (a slice of a JSON array, without the brackets), or `iv|tag|ciphertext`
  *   of that text when encrypted; `bytes` is its length + 1 (its share of a JSON array, comma included)
  *   and is what `store.maxBytes` counts. `in_index` is 1 when the row is in `points_by_token` (the
- *   per-device index the forwarder reads a device's queue by), 0 when it was written for a device whose
+ *   per-device index the forwarder reads a device's queue by; it covers `points` and `bytes` too, so opening
+ *   the file sums each device's queue from the index alone), 0 when it was written for a device whose
  *   whole queue the gateway holds in memory (SqliteStore's row cache): such rows skip the index, whose
  *   pages one commit would otherwise touch once per device. Rule: a device's `in_index = 0` rows exist
  *   only while its queue is cached; whatever drops the cache first puts them into the index (and opening the file
@@ -16,11 +17,14 @@
  *   Version 1 kept one row per point; such a row is a valid version 2 row with `points` = 1, so opening a
  *   version 1 file adds the column (default 1) and carries on. Version 2 indexed every row on
  *   (token, id); opening it adds `in_index` (default 1) and swaps that index for the partial one.
+ *   Version 3's partial index held (token, id) only; opening it builds the covering one.
  * - `tokens`: token key → token (sealed when encrypted), so pending tokens can be listed at open.
  * - `dead_letters`: `body` is `{"token","message","records","topic"?}` as JSON (sealed when encrypted);
  *   `raw` keeps the bytes of a tampered point for forensics.
  * - `refused_tokens`: token key → token (sealed when encrypted).
- * - `meta`: schema_version, encrypted (0/1), key_check. (Files written by earlier versions may also hold
+ * - `meta`: schema_version, encrypted (0/1), key_check, all_indexed ('1' once a store closed cleanly with
+ *   every row in the index, so the next open need not look for rows outside it; '0' while a store has the
+ *   file open). (Files written by earlier versions may also hold
  *   `writes`, a counter for changes made by another process; nothing reads it now.)
  *
  * Opening is the only write made outside the commit thread: creating or migrating the tables, before the
@@ -31,7 +35,7 @@ import Database from 'better-sqlite3';
 import { StoreOpenError } from '../../errors.js';
 import { type Cipher, KEY_ENV } from '../encryption.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -58,7 +62,7 @@ CREATE TABLE IF NOT EXISTS refused_tokens (tkey TEXT PRIMARY KEY, token BLOB NOT
 `;
 
 /** The per-device index, over the rows that are not held in the gateway's row cache (see `in_index` above). */
-const INDEX_DDL = 'CREATE INDEX IF NOT EXISTS points_by_token ON points (token, id) WHERE in_index = 1;';
+const INDEX_DDL = 'CREATE INDEX IF NOT EXISTS points_by_token ON points (token, id, points, bytes) WHERE in_index = 1;';
 
 export interface OpenDatabaseOptions {
   path: string;
@@ -143,6 +147,19 @@ function migrate(db: Database.Database, from: number): void {
       db.exec('ALTER TABLE points ADD COLUMN in_index INTEGER NOT NULL DEFAULT 1');
       db.exec('DROP INDEX IF EXISTS points_token_id');
     }
+    // Version 3's index on (token, id): rebuilt covering `points` and `bytes` by INDEX_DDL after this.
+    if (from < 4) db.exec('DROP INDEX IF EXISTS points_by_token');
     db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
   })();
+}
+
+/**
+ * Whether the file was closed with every row in the per-device index (then opening need not scan for rows
+ * outside it). A store that will write clears the flag as it opens, before any row can skip the index; its
+ * clean close sets it again (SqliteStore.close).
+ */
+export function takeAllIndexed(db: Database.Database, readOnly: boolean): boolean {
+  const flag = db.prepare("SELECT value FROM meta WHERE key = 'all_indexed'").pluck().get() === '1';
+  if (flag && !readOnly) db.prepare("UPDATE meta SET value = '0' WHERE key = 'all_indexed'").run();
+  return flag;
 }

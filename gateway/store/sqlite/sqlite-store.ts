@@ -41,7 +41,7 @@ import { DEFAULT_ROW_CACHE_BYTES, peekCached, RowCache } from './row-cache.js';
 import { RowIndex } from './row-index.js';
 import { DEFAULT_ROW_MAX_BYTES, groupByDevice, type PackedRow, packRows } from './row-packing.js';
 import { type BadRow, readRows } from './row-reader.js';
-import { openDatabase } from './schema.js';
+import { openDatabase, takeAllIndexed } from './schema.js';
 import { loadLedger } from './state-load.js';
 import { prepareStatements, type Statements } from './statements.js';
 
@@ -86,6 +86,8 @@ export class SqliteStore implements Store {
   private reloadPending = false;
   /** Rows found unreadable by `peek`, on their way to the dead letters. */
   private readonly quarantining = new Set<number>();
+  /** The file was closed cleanly with every row in the index: the first load need not scan for others. */
+  private allIndexedAtOpen: boolean;
   private closed = false;
   private readonly appendListeners: Array<() => void> = [];
   private readonly spaceListeners: Array<() => void> = [];
@@ -100,6 +102,8 @@ export class SqliteStore implements Store {
       cipher: opts.cipher,
       ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
     });
+    // Opening, before any row can skip the index: was every row in it when the file was last closed?
+    this.allIndexedAtOpen = takeAllIndexed(this.db, opts.readOnly === true);
     const st = prepareStatements(this.db);
     this.writer = new CommitWriter(
       { path: opts.path, sync: opts.sync, busyTimeoutMs: opts.busyTimeoutMs ?? 5_000 },
@@ -353,7 +357,8 @@ export class SqliteStore implements Store {
     this.cache.suspended = false;
     this.index.clear();
     // No queue is cached now: rows a crash left outside the index go into it (read meanwhile by id).
-    const unindexed = loadLedger(this.ledger, this.st, this.codec, this.opts.log);
+    const unindexed = loadLedger(this.ledger, this.st, this.codec, this.opts.log, this.allIndexedAtOpen);
+    this.allIndexedAtOpen = false;
     for (const [tkey, ids] of unindexed) this.index.rows(tkey, ids, this.opts.readOnly !== true);
     this.dead.load();
     this.refused.load();
@@ -390,6 +395,15 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.group.drain();
+    if (!this.opts.readOnly) {
+      // A clean close puts every row into the index and says so, sparing the next open a scan of the table.
+      const ids = [...this.cache.rowIds(), ...this.index.allUnindexed()];
+      const steps: Step[] = ids.map((id) => ({ sql: 'indexRow', args: [id] }));
+      steps.push({ sql: 'setAllIndexed', args: [] });
+      await this.writer
+        .steps({ steps, durable: true })
+        .catch((err) => this.opts.log?.warn({ err }, 'store: could not index every row at close; the next open will'));
+    }
     await this.writer.close();
     this.db.close();
   }

@@ -20,6 +20,8 @@ export const WRITE_SQL = {
   insertDead: 'INSERT INTO dead_letters (device_id, reason, points, body, raw, created_at) VALUES (?, ?, ?, ?, ?, ?)',
   deleteDead: 'DELETE FROM dead_letters WHERE id = ?',
   insertRefused: 'INSERT OR IGNORE INTO refused_tokens (tkey, token) VALUES (?, ?)',
+  /** A clean close: every row is in the index (schema.ts, `all_indexed`). */
+  setAllIndexed: "INSERT OR REPLACE INTO meta (key, value) VALUES ('all_indexed', '1')",
 } as const;
 
 export type WriteName = keyof typeof WRITE_SQL;
@@ -35,8 +37,7 @@ export function prepareStatements(db: Database.Database) {
     unindexed: db.prepare('SELECT id, token, bytes, points FROM points WHERE in_index = 0 ORDER BY id'),
     unindexedOfToken: db.prepare('SELECT id FROM points WHERE token = ? AND in_index = 0 ORDER BY id').pluck(),
     firstOverall: db.prepare('SELECT id, created_at FROM points ORDER BY id LIMIT 1'),
-    totals: db.prepare('SELECT COALESCE(SUM(points), 0) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM points'),
-    // The partial index serves the grouping without a sort; unindexed rows are added from `unindexed`.
+    // The partial index covers it (no table reads, no sort); unindexed rows are added from `unindexed`.
     heads: db.prepare(
       'SELECT token AS tkey, MIN(id) AS oldestId, SUM(points) AS n, SUM(bytes) AS bytes FROM points WHERE in_index = 1 GROUP BY token',
     ),
