@@ -132,10 +132,15 @@ export class MqttDelivery {
       return packet;
     }
     written = this.#remember(client, written, t.id);
-    // The message id aedes's QoSPacket would take (it keeps one the forwarded packet brings).
+    // A persistent session's offline queue hands over a QoSPacket that has its message id already, and
+    // writes that packet whatever this hook returns. Otherwise: the id aedes's QoSPacket would take (it
+    // keeps one the forwarded packet brings).
     const internals = client as unknown as ClientInternals;
-    const messageId = internals._nextId;
-    internals._nextId = messageId >= 65_535 ? 1 : messageId + 1;
+    let messageId = packet.messageId;
+    if (messageId === undefined) {
+      messageId = internals._nextId;
+      internals._nextId = messageId >= 65_535 ? 1 : messageId + 1;
+    }
     let pending = this.#pending.get(client);
     if (!pending) {
       pending = new Map();

@@ -236,3 +236,23 @@ describe('downlink listener refusals', () => {
     expect(() => parseConfig({ downlink: { port: 3001, secret: 'short' } })).toThrow(/downlink\.secret/);
   });
 });
+
+describe('downlink to a persistent session', () => {
+  it('a device that comes back with its session (clean: false) gets the queued command once', async () => {
+    const { mqtt: url, downlink } = await startDownlinkStack({ devices: [{ name: 'sess-1', token: 'tok-sess-1' }] });
+    const opts = { clean: false, clientId: 'sess-1-client' };
+    const first = await device(url, 'tok-sess-1', opts);
+    await first.client.subscribeAsync('devices/sess-1/cmd', { qos: 1 });
+    await first.client.endAsync();
+
+    const res = await publish(downlink, { topic: 'devices/sess-1/cmd', message: 'resume', qos: 1 });
+    const id = res.body.result?.id as string;
+    // No SUBSCRIBE this time: the broker restores the session's subscription.
+    const again = await device(url, 'tok-sess-1', opts);
+    await waitForStatus(downlink, id, 'delivered');
+    const probe = await publish(downlink, { topic: 'devices/sess-1/cmd', message: 'after', qos: 1 });
+    await waitForStatus(downlink, probe.body.result?.id as string, 'delivered');
+    await waitFor(() => again.received.length >= 2);
+    expect(again.received.map((m) => m.payload)).toEqual(['resume', 'after']);
+  });
+});
