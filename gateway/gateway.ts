@@ -152,6 +152,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
       deviceOf: (client) => mqtt.deviceOf(client),
       authMode: () => current.auth.mode,
       log,
+      append: (token, records) => store.append(token, records),
     });
   }
   const httpPort = await listen(httpServer, config.http.port, config.http.host);

@@ -93,6 +93,12 @@ const downlinkSchema = z
       .describe('how long a delivered, expired or dead-lettered message stays readable at GET /downlink/{id} (7 days)'),
     sweepIntervalMs: z.number().int().positive().default(1_000).describe('how often expired messages are swept'),
     retryAfterSeconds: z.number().int().positive().default(30).describe('Retry-After sent with a 503 (queue full)'),
+    reportStatus: z
+      .boolean()
+      .default(false)
+      .describe(
+        "post each message's final outcome to its device's TagoIO bucket as a downlink_status point (through the store and forwarder)",
+      ),
     httpVariable: z
       .string()
       .min(1)

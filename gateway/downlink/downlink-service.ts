@@ -12,6 +12,7 @@ import type { Device } from '../model.js';
 import { downlinkEvents } from './downlink-events.js';
 import type { DownlinkInput, DownlinkMessage, DownlinkStore } from './downlink-store.js';
 import { MqttDelivery } from './mqtt-delivery.js';
+import type { StatusReport } from './status-report.js';
 import { targetsOfDevice } from './target.js';
 
 export interface DownlinkServiceDeps {
@@ -23,6 +24,8 @@ export interface DownlinkServiceDeps {
   log: Logger;
   sweepIntervalMs: number;
   keepFinishedMs: number;
+  /** `downlink.reportStatus`: final outcomes as `downlink_status` points for TagoIO. */
+  report?: StatusReport;
 }
 
 export class DownlinkService {
@@ -36,7 +39,11 @@ export class DownlinkService {
     const { store, clock } = deps;
     this.#delivery = new MqttDelivery({
       broker: deps.broker,
-      deviceOf: deps.deviceOf,
+      deviceOf: (client) => {
+        const device = deps.deviceOf(client);
+        if (device) deps.report?.saw(device);
+        return device;
+      },
       authMode: deps.authMode,
       log: deps.log,
       isQueued: (id) => !this.#closed && store.get(id)?.status === 'queued',
@@ -96,6 +103,7 @@ export class DownlinkService {
   takeForHttp(device: Device): DownlinkMessage[] {
     const { store, clock } = this.#deps;
     if (this.#closed) return [];
+    this.#deps.report?.saw(device);
     const list = store.queuedFor(targetsOfDevice(device), clock.now());
     return list.filter((m) => this.#delivered(m.id, 'http'));
   }
@@ -141,6 +149,7 @@ export class DownlinkService {
     const latencyMs = msg ? Math.max(0, clock.now() - msg.createdAt) : 0;
     downlinkEvents.delivered.publish({ via, latencyMs });
     log.info({ event: 'downlink_delivered', id, topic: msg?.topic, via, latencyMs }, 'downlink delivered');
+    if (msg) this.#deps.report?.report(msg, 'delivered', via, clock.now());
     return true;
   }
 
@@ -152,5 +161,6 @@ export class DownlinkService {
       { event: `downlink_${outcome}`, id: msg.id, target: msg.target, topic: msg.topic, reason },
       outcome === 'expired' ? 'downlink expired before its device took it' : 'downlink dead-lettered',
     );
+    this.#deps.report?.report(msg, outcome, reason, this.#deps.clock.now());
   }
 }

@@ -13,12 +13,13 @@ import type { Config } from '../config/schema.js';
 import type { AuthMode } from '../ingest/mqtt/topic-acl.js';
 import { closeServer, listen, tlsOptions } from '../listeners.js';
 import type { Logger } from '../log.js';
-import type { Device } from '../model.js';
+import type { DataRecord, Device } from '../model.js';
 import { DownlinkService } from './downlink-service.js';
 import { DownlinkStore } from './downlink-store.js';
 import { readDownlinks } from './http-read.js';
 import { type PullDevice, PullPoller } from './pull-poller.js';
 import { createPushServer } from './push-server.js';
+import { StatusReport } from './status-report.js';
 import { targetOf } from './target.js';
 
 export interface DownlinkDeps {
@@ -28,6 +29,8 @@ export interface DownlinkDeps {
   authMode(): AuthMode;
   log: Logger;
   clock?: Clock;
+  /** The gateway's point store (`downlink.reportStatus`): outcome points are forwarded like uplinks. */
+  append?(token: string, records: DataRecord[]): Promise<void>;
 }
 
 export interface RunningDownlink {
@@ -88,6 +91,8 @@ export async function startDownlink(deps: DownlinkDeps): Promise<RunningDownlink
     maxQueued: dl.maxQueued,
     retryAfterSeconds: dl.retryAfterSeconds,
   });
+  const report = dl.reportStatus && deps.append ? new StatusReport(deps.append, log) : undefined;
+  const uniqueDevices = (index: Map<string, Device>) => new Set(index.values());
   const service = new DownlinkService({
     store,
     broker: deps.broker,
@@ -97,9 +102,11 @@ export async function startDownlink(deps: DownlinkDeps): Promise<RunningDownlink
     log,
     sweepIntervalMs: dl.sweepIntervalMs,
     keepFinishedMs: dl.keepFinishedMs,
+    ...(report ? { report } : {}),
   });
   await service.start();
   let devices = deviceIndex(config);
+  report?.setDevices(uniqueDevices(devices));
 
   let server: Server | undefined;
   let port: number | undefined;
@@ -147,6 +154,7 @@ export async function startDownlink(deps: DownlinkDeps): Promise<RunningDownlink
     readForHttp: (device, search) => readDownlinks(reader, device, search),
     setDevices(next) {
       devices = deviceIndex(next);
+      report?.setDevices(uniqueDevices(devices));
     },
     async close() {
       await poller?.stop();

@@ -256,3 +256,32 @@ describe('downlink to a persistent session', () => {
     expect(again.received.map((m) => m.payload)).toEqual(['resume', 'after']);
   });
 });
+
+describe('downlink outcomes reported to TagoIO', () => {
+  it('downlink.reportStatus: the outcome reaches the device bucket as a downlink_status point', async () => {
+    const {
+      mqtt: url,
+      downlink,
+      sim,
+    } = await startDownlinkStack({
+      auth: { mode: 'registry' },
+      devices: [{ name: 'rep-1', token: 'tok-rep-1' }],
+      downlink: { reportStatus: true, ttlMs: 60_000 },
+    });
+    const d = await device(url, 'tok-rep-1');
+    await d.client.subscribeAsync('devices/rep-1/cmd', { qos: 1 });
+    const res = await publish(downlink, { topic: 'devices/rep-1/cmd', message: 'go', qos: 1 });
+    const id = res.body.result?.id as string;
+    const points = await waitFor(async () => {
+      const r = await request(`${sim.url}/data?variable=downlink_status`, { headers: { 'device-token': 'tok-rep-1' } });
+      const list = ((await r.body.json()) as { result: Array<Record<string, unknown>> }).result;
+      return list.length > 0 ? list : null;
+    });
+    expect(points).toHaveLength(1);
+    expect(points[0]).toMatchObject({
+      variable: 'downlink_status',
+      value: 'delivered',
+      metadata: { id, topic: 'devices/rep-1/cmd', reason: 'mqtt', source: 'push' },
+    });
+  });
+});
