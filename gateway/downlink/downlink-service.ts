@@ -10,7 +10,7 @@ import type { AuthMode } from '../ingest/mqtt/topic-acl.js';
 import type { Logger } from '../log.js';
 import type { Device } from '../model.js';
 import { downlinkEvents } from './downlink-events.js';
-import type { DownlinkInput, DownlinkMessage, DownlinkStore } from './downlink-store.js';
+import type { DownlinkInput, DownlinkMessage, DownlinkStatus, DownlinkStore } from './downlink-store.js';
 import { MqttDelivery } from './mqtt-delivery.js';
 import type { StatusReport } from './status-report.js';
 import { targetsOfDevice } from './target.js';
@@ -94,6 +94,10 @@ export class DownlinkService {
 
   status(id: string): DownlinkMessage | undefined {
     return this.#deps.store.get(id);
+  }
+
+  list(status: DownlinkStatus, limit: number): DownlinkMessage[] {
+    return this.#deps.store.list(status, limit);
   }
 
   /**

@@ -154,6 +154,7 @@ function prepare(db: Database.Database) {
     retained: db.prepare('SELECT m.* FROM retained r JOIN messages m ON m.id = r.id ORDER BY m.seq'),
     isPulled: db.prepare('SELECT 1 AS x FROM pulled WHERE device_id = ? AND record_id = ?'),
     insertPulled: db.prepare('INSERT OR IGNORE INTO pulled (device_id, record_id, at) VALUES (?, ?, ?)'),
+    byStatus: db.prepare('SELECT * FROM messages WHERE status = ? ORDER BY seq DESC LIMIT ?'),
     countsByStatus: db.prepare('SELECT status, count(*) AS n FROM messages GROUP BY status'),
   };
 }
@@ -271,6 +272,11 @@ export class DownlinkStore {
   get(id: string): DownlinkMessage | undefined {
     const r = this.#st.get.get(id) as Row | undefined;
     return r ? toMessage(r) : undefined;
+  }
+
+  /** The latest messages with this status, newest first. */
+  list(status: DownlinkStatus, limit: number): DownlinkMessage[] {
+    return (this.#st.byStatus.all(status, limit) as Row[]).map(toMessage);
   }
 
   /** The retained message of every topic that has one. */

@@ -125,6 +125,7 @@ export async function startDownlink(deps: DownlinkDeps): Promise<RunningDownlink
           source: 'push',
         }),
       status: (id) => service.status(id),
+      list: (st, limit) => service.list(st, limit),
       ...(dl.tls ? { tls: tlsOptions(dl.tls, 'downlink.tls') } : {}),
     });
     port = await listen(server, dl.port, dl.host);

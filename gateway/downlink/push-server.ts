@@ -3,6 +3,7 @@
  *   POST /publish        {"topic","message","qos","retain"[,"device"|"serial"]}
  *                        → 200 {"status":true,"result":{"id"}} once committed to downlink.sqlite
  *   GET  /downlink/{id}  → 200 {"status":true,"result":{id,status,…}}
+ *   GET  /downlink?status=expired|dead_letter|queued|delivered[&limit=N]  → the latest ones, newest first
  * Both need the secret: `Authorization: <secret>` (as the relay's callers send it) or `Bearer <secret>`.
  *   401 ◀─ secret   413 ◀─ body or message too large   400 ◀─ a body field (named)
  *   404 ◀─ unknown device (registry mode) or id   503 ◀─ downlink.maxQueued reached (Retry-After)
@@ -12,6 +13,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import {
+  DownlinkInvalidError,
   DownlinkNotFoundError,
   DownlinkTooLargeError,
   DownlinkUnauthorizedError,
@@ -22,7 +24,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { downlinkEvents } from './downlink-events.js';
-import type { DownlinkMessage } from './downlink-store.js';
+import type { DownlinkMessage, DownlinkStatus } from './downlink-store.js';
 import { type PublishLimits, type PublishRequest, parsePublishRequest } from './publish-request.js';
 
 export interface PushServerDeps {
@@ -32,8 +34,11 @@ export interface PushServerDeps {
   /** Resolves the target and queues durably; throws an EdgeError to refuse. */
   accept(req: PublishRequest): DownlinkMessage;
   status(id: string): DownlinkMessage | undefined;
+  list(status: DownlinkStatus, limit: number): DownlinkMessage[];
   tls?: SecureContextOptions;
 }
+
+const STATUSES: readonly DownlinkStatus[] = ['queued', 'delivered', 'expired', 'dead_letter'];
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -140,6 +145,18 @@ export function createPushServer(deps: PushServerDeps): Server {
       if (path === '/publish') {
         if (req.method !== 'POST') throw new MethodNotAllowedError(`${req.method} /publish is not supported (POST)`);
         publish(req, res);
+        return;
+      }
+      if (path === '/downlink') {
+        if (req.method !== 'GET') throw new MethodNotAllowedError(`${req.method} /downlink is not supported (GET)`);
+        req.resume();
+        const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+        const st = q.get('status') ?? 'dead_letter';
+        if (!STATUSES.includes(st as DownlinkStatus)) {
+          throw new DownlinkInvalidError(`status: "${st}" is not one of ${STATUSES.join(', ')}`);
+        }
+        const limit = Math.min(1_000, Math.max(1, Number(q.get('limit') ?? 100) || 100));
+        send(res, 200, { status: true, result: deps.list(st as DownlinkStatus, limit).map(statusView) });
         return;
       }
       const m = /^\/downlink\/([^/]+)$/.exec(path);

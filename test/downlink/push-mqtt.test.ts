@@ -229,6 +229,9 @@ describe('downlink listener refusals', () => {
     expect(await status(downlink, ids[0] as string)).toBe('dead_letter');
     expect(await status(downlink, ids[2] as string)).toBe('queued');
     expect(await metricValue(http, 'tago_edge_downlink_dead_lettered_total')).toBe(1);
+    const listed = await request(`${downlink}/downlink?status=dead_letter`, { headers: { authorization: SECRET } });
+    const body = (await listed.body.json()) as { result: Array<{ id: string; reason: string }> };
+    expect(body.result).toEqual([expect.objectContaining({ id: ids[0], reason: 'overflow' })]);
   });
 
   it('refuses a configuration that opens the listener without a secret', () => {
