@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Client } from 'aedes';
 import { describe, expect, it } from 'vitest';
-import { ReadGate } from '../../gateway/ingest/mqtt/read-gate.js';
+import { ReadGate, verifyReadGateInternals } from '../../gateway/ingest/mqtt/read-gate.js';
 
 /** The two aedes client internals the gate wraps: `_nextBatch` (also the conn's 'readable' listener). */
 function fakeClient(name: string, log: string[], opts: { throws?: boolean; onRead?: () => void } = {}) {
@@ -63,5 +63,17 @@ describe('ReadGate', () => {
     gate.leave();
     expect(bad.conn.destroyed?.message).toBe('bad broke');
     expect(log).toEqual(['good']);
+  });
+});
+
+describe('verifyReadGateInternals', () => {
+  it('passes a client wired as aedes wires it, and refuses to start with one that is not', () => {
+    const { client } = fakeClient('ok', []);
+    expect(() => verifyReadGateInternals(client)).not.toThrow();
+    const missing = { conn: new EventEmitter() } as unknown as Client;
+    expect(() => verifyReadGateInternals(missing)).toThrow(/^aedes \S+: a client's _nextBatch is missing/);
+    // Present, but no longer the connection's 'readable' listener: wrapping it would gate nothing.
+    const unwired = { _nextBatch: () => undefined, conn: new EventEmitter() } as unknown as Client;
+    expect(() => verifyReadGateInternals(unwired)).toThrow(/read gate \(mqtt.maxPublishesInFlight\)/);
   });
 });

@@ -9,6 +9,7 @@
  * closes the connection without a PUBACK (MQTT 3.1.1 has no negative PUBACK), which is how a publish the
  * store could not take is refused: the device keeps it and sends it again.
  */
+import { PassThrough } from 'node:stream';
 import {
   Aedes,
   type AedesPublishPacket,
@@ -33,7 +34,7 @@ import type { Logger } from '../../log.js';
 import type { Device } from '../../model.js';
 import type { DeadLetters, PointQueue } from '../../store/store.js';
 import { DATA_TOPIC, type IngestInput, type IngestPipeline, payloadValue } from '../pipeline.js';
-import { ReadGate } from './read-gate.js';
+import { ReadGate, verifyReadGateInternals } from './read-gate.js';
 import { type AuthMode, subscriptionAllowed, topicAllowed } from './topic-acl.js';
 
 export interface MqttIngestDeps {
@@ -171,6 +172,13 @@ export async function createMqttIngest(deps: MqttIngestDeps): Promise<MqttIngest
     },
     ...(deps.forward ? { authorizeForward: deps.forward } : {}),
   });
+  // The read gate wraps aedes internals: check them now, on a client made for the purpose, not per connection.
+  const probe = broker.handle(new PassThrough() as unknown as Parameters<typeof broker.handle>[0]);
+  try {
+    verifyReadGateInternals(probe);
+  } finally {
+    probe.close();
+  }
 
   /**
    * One publish through the ingest stages (pipeline.ts); `done(null)` sends the PUBACK (QoS 1), `done(err)`

@@ -12,9 +12,13 @@
  * parses synchronously, so the count grows as the queue is released and the release stops at the bound
  * (a read brings a whole chunk: the count may pass the bound by one chunk's publishes).
  *
- * aedes internals: if a client lacks `_nextBatch` or `conn` (another aedes version), it is not gated and
- * reads as before.
+ * aedes internals: `verifyReadGateInternals` checks at start-up, on a client the broker makes for the
+ * purpose, that they are there and wired as expected, and refuses to start otherwise (another aedes version
+ * must not silently stop the gating).
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Client } from 'aedes';
 
 type NextBatch = (err?: Error) => void;
@@ -81,5 +85,34 @@ export class ReadGate {
   /** Reads that had to wait, since start. */
   get readsDeferred(): number {
     return this.deferred;
+  }
+}
+
+/** The installed aedes's version, for the error message (its package exports nothing else). */
+function aedesVersion(): string {
+  try {
+    const main = createRequire(import.meta.url).resolve('aedes');
+    return (JSON.parse(readFileSync(join(dirname(main), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Throws unless `client` (one the broker made) has the internals the gate wraps: `_nextBatch`, also its
+ * connection's 'readable' listener.
+ */
+export function verifyReadGateInternals(client: Client): void {
+  const c = client as unknown as AedesClientInternals;
+  const wired =
+    typeof c._nextBatch === 'function' &&
+    c.conn !== undefined &&
+    c.conn.listeners('readable').includes(c._nextBatch as (...args: unknown[]) => void);
+  if (!wired) {
+    throw new Error(
+      `aedes ${aedesVersion()}: a client's _nextBatch is missing or no longer its connection's 'readable' listener; ` +
+        'the MQTT read gate (mqtt.maxPublishesInFlight) cannot bound publishes with this version. ' +
+        'Use the aedes version in package-lock.json, or adapt gateway/ingest/mqtt/read-gate.ts',
+    );
   }
 }
