@@ -113,6 +113,8 @@ export const DownlinkQueueFullError = defineError(
   503,
   'none',
 );
+/** Downlink: `GET /data` for other variables than the downlink's could not be read from TagoIO (network, timeout). */
+export const DownlinkUpstreamError = defineError('DownlinkUpstreamError', 'EDGE_ERR_DOWNLINK_UPSTREAM', 502, 'none');
 /** Anything unexpected: a bug. The message is logged; the client sees a generic message. */
 export const InternalError = defineError('InternalError', 'EDGE_ERR_INTERNAL', 500, 'disconnect');
 
@@ -143,6 +145,7 @@ export type DownlinkUnknownDeviceError = InstanceType<typeof DownlinkUnknownDevi
 export type DownlinkNotFoundError = InstanceType<typeof DownlinkNotFoundError>;
 export type DownlinkTooLargeError = InstanceType<typeof DownlinkTooLargeError>;
 export type DownlinkQueueFullError = InstanceType<typeof DownlinkQueueFullError>;
+export type DownlinkUpstreamError = InstanceType<typeof DownlinkUpstreamError>;
 
 export const errorCatalogue = [
   InvalidBodyError,
@@ -175,6 +178,7 @@ export const errorCatalogue = [
   DownlinkNotFoundError,
   DownlinkTooLargeError,
   DownlinkQueueFullError,
+  DownlinkUpstreamError,
   InternalError,
 ] as const;
 

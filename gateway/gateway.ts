@@ -120,7 +120,14 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     onAuthFailure: (req) => admission.httpAuthFailure(req),
     ...(config.http.tls ? { tls: tlsOptions(config.http.tls, 'http.tls') } : {}),
     deviceFromCertificate: (req) => deviceFromSocket(req.socket as Partial<TLSSocket>),
-    ...(downlinkEnabled(config) ? { readData: (device, search) => downlink?.readForHttp(device, search) ?? [] } : {}),
+    ...(downlinkEnabled(config)
+      ? {
+          readData: (device, search) =>
+            downlink
+              ? downlink.readForHttp(device, search)
+              : Promise.resolve({ status: 200, body: { status: true, result: [] } }),
+        }
+      : {}),
   });
 
   const mqtt = await createMqttIngest({

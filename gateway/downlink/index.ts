@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { DataRecord, Device } from '../model.js';
 import { DownlinkService } from './downlink-service.js';
 import { DownlinkStore } from './downlink-store.js';
-import { readDownlinks } from './http-read.js';
+import { type ReadAnswer, readDownlinks } from './http-read.js';
 import { type PullDevice, PullPoller } from './pull-poller.js';
 import { createPushServer } from './push-server.js';
 import { StatusReport } from './status-report.js';
@@ -40,7 +40,7 @@ export interface RunningDownlink {
   store: DownlinkStore;
   forward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null;
   /** GET /data on the ingest port: this device's queued downlinks as TagoIO records. */
-  readForHttp(device: Device, search: string): unknown[];
+  readForHttp(device: Device, search: string): Promise<ReadAnswer>;
   /** Devices changed (reload): what a topic or a `device` field may name. */
   setDevices(config: Config): void;
   close(): Promise<void>;
@@ -146,7 +146,12 @@ export async function startDownlink(deps: DownlinkDeps): Promise<RunningDownlink
       : undefined;
   poller?.start();
 
-  const reader = { variable: dl.httpVariable.toLowerCase(), take: (d: Device) => service.takeForHttp(d) };
+  const reader = {
+    variable: dl.httpVariable.toLowerCase(),
+    take: (d: Device) => service.takeForHttp(d),
+    upstreamUrl: config.upstream.url,
+    timeoutMs: config.upstream.timeoutMs,
+  };
   return {
     port,
     service,

@@ -163,6 +163,27 @@ describe('downlink push → MQTT', () => {
     expect(await sdk.getData({ variables: ['downlink'] } as never)).toEqual([]);
     expect(await status(downlink, res.body.result?.id as string)).toBe('delivered');
   });
+
+  it('GET /data for other variables is read from TagoIO with the device token, after the queue’s records', async () => {
+    const { http, downlink, sim } = await startDownlinkStack({
+      auth: { mode: 'registry' },
+      devices: [{ name: 'meter-8', token: 'tok-meter-8' }],
+    });
+    const { Device } = await import('@tago-io/sdk');
+    const sdk = new Device({ token: 'tok-meter-8', region: { api: http, sse: '' } });
+    await sdk.sendData({ variable: 'temperature', value: 21.5 });
+    await waitFor(async () => sim.stats().requests.byStatus['200'] ?? 0);
+    await publish(downlink, { topic: 'devices/meter-8/cmd', message: 'reset', qos: 1 });
+    const both = await sdk.getData({ variables: ['downlink', 'temperature'] } as never);
+    expect(both.map((r) => [r.variable, r.value])).toEqual([
+      ['downlink', 'reset'],
+      ['temperature', 21.5],
+    ]);
+    const other = await sdk.getData({ variables: ['temperature'] } as never);
+    expect(other.map((r) => r.value)).toEqual([21.5]);
+    sim.setFaults({ refuseTokens: ['tok-meter-8'] });
+    await expect(sdk.getData({ variables: ['temperature'] } as never)).rejects.toThrow('Authorization Denied');
+  });
 });
 
 describe('downlink listener refusals', () => {

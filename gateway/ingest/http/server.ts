@@ -58,7 +58,7 @@ export interface HttpIngestDeps {
   onAuthFailure?(req: HttpRequest): void;
   tls?: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean };
   /** Downlink: GET /data answers this device's queued messages as TagoIO records (absent: 405). */
-  readData?(device: Device, search: string): unknown[];
+  readData?(device: Device, search: string): Promise<{ status: number; body: unknown }>;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
@@ -216,7 +216,10 @@ export function createHttpIngest(deps: HttpIngestDeps): HttpIngestServer {
         if (req.method === 'GET' && deps.readData) {
           deps.admit?.(req);
           const device = authenticate(req);
-          send(res, 200, { status: true, result: deps.readData(device, q === -1 ? '' : url.slice(q)) });
+          deps.readData(device, q === -1 ? '' : url.slice(q)).then(
+            (answer) => send(res, answer.status, answer.body),
+            (raw) => fail(req, res, raw),
+          );
           return;
         }
         if (req.method !== 'POST')
