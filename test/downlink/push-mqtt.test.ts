@@ -174,12 +174,15 @@ describe('downlink push → MQTT', () => {
     await sdk.sendData({ variable: 'temperature', value: 21.5 });
     await waitFor(async () => sim.stats().requests.byStatus['200'] ?? 0);
     await publish(downlink, { topic: 'devices/meter-8/cmd', message: 'reset', qos: 1 });
-    const both = await sdk.getData({ variables: ['downlink', 'temperature'] } as never);
+    const both = (await sdk.getData({ variables: ['downlink', 'temperature'] } as never)) as unknown as Array<{
+      variable: string;
+      value: unknown;
+    }>;
     expect(both.map((r) => [r.variable, r.value])).toEqual([
       ['downlink', 'reset'],
       ['temperature', 21.5],
     ]);
-    const other = await sdk.getData({ variables: ['temperature'] } as never);
+    const other = (await sdk.getData({ variables: ['temperature'] } as never)) as unknown as Array<{ value: unknown }>;
     expect(other.map((r) => r.value)).toEqual([21.5]);
     sim.setFaults({ refuseTokens: ['tok-meter-8'] });
     await expect(sdk.getData({ variables: ['temperature'] } as never)).rejects.toThrow('Authorization Denied');
