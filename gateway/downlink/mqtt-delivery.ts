@@ -67,6 +67,12 @@ export class MqttDelivery {
   constructor(deps: MqttDeliveryDeps) {
     this.#deps = deps;
     const persistence = this.#persistence();
+    // The hooks below lean on aedes 1.x's persistence API: refuse to start rather than never see a PUBACK.
+    if (typeof persistence?.outgoingClearMessageId !== 'function' || typeof persistence.storeRetained !== 'function') {
+      throw new Error(
+        "aedes: the broker's persistence has no outgoingClearMessageId/storeRetained; downlink delivery cannot follow PUBACKs with this version. Use the aedes version in package-lock.json, or adapt gateway/downlink/mqtt-delivery.ts",
+      );
+    }
     const clear = persistence.outgoingClearMessageId.bind(persistence);
     persistence.outgoingClearMessageId = (client, packet) => {
       const pending = this.#pending.get(client);
@@ -137,6 +143,12 @@ export class MqttDelivery {
     // keeps one the forwarded packet brings).
     const internals = client as unknown as ClientInternals;
     let messageId = packet.messageId;
+    if (messageId === undefined && typeof internals._nextId !== 'number') {
+      // Another aedes: no client counter to take the id from. Written untracked (stays queued, resent on
+      // the next subscribe) rather than with an id that would clash.
+      this.#warnOnce('aedes client has no _nextId: downlink PUBACKs cannot be followed');
+      return packet;
+    }
     if (messageId === undefined) {
       messageId = internals._nextId;
       internals._nextId = messageId >= 65_535 ? 1 : messageId + 1;
@@ -160,6 +172,13 @@ export class MqttDelivery {
         if (err) this.#deps.log.warn({ id: msg.id, topic: msg.topic, err: err.message }, 'downlink publish failed');
       },
     );
+  }
+
+  #warned = false;
+  #warnOnce(message: string): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    this.#deps.log.error({}, message);
   }
 
   /** A retained message replaces its topic's previous one; an empty one clears it (MQTT 3.3.1.3). */
