@@ -12,6 +12,7 @@
 import { Agent, request } from 'undici';
 import type { DeviceDirectory } from '../auth/device-directory.js';
 import { deviceIdOf } from '../auth/device-directory.js';
+import { type Clock, type ClockTimer, systemClock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { events } from '../events.js';
 import type { Logger } from '../log.js';
@@ -40,7 +41,7 @@ export class Forwarder {
   private readonly pacer: Pacer;
   private readonly agent: Agent;
   private readonly url: string;
-  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeTimer: ClockTimer | null = null;
   private wakeAt = 0;
   private consecutiveFailures = 0;
   /**
@@ -56,8 +57,11 @@ export class Forwarder {
     private readonly store: PointQueue & TokenDenyList,
     private readonly directory: DeviceDirectory,
     private readonly log: Logger,
+    /** Time for pacing, back-off and batching waits (tests drive it by hand); `random` is the back-off's jitter. */
+    private readonly clock: Clock = systemClock,
+    private readonly random: () => number = Math.random,
   ) {
-    this.pacer = new Pacer(config.requestsPerMinute);
+    this.pacer = new Pacer(config.requestsPerMinute, 60_000, () => clock.now());
     this.agent = new Agent({ connections: config.maxInFlight, keepAliveTimeout: 10_000, pipelining: 1 });
     this.url = `${config.url.replace(/\/+$/, '')}/data`;
     // New points wait batchWaitMs to fill a batch, unless the queue holds a full batch already (a backlog:
@@ -75,10 +79,10 @@ export class Forwarder {
   /** Stops taking new batches; waits up to `graceMs` for requests in flight. */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
     const all = Promise.allSettled([...this.inFlight.values()]);
-    await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    await Promise.race([all, new Promise((r) => this.clock.setTimeout(() => r(undefined), graceMs).unref?.())]);
     await this.agent.close().catch(() => undefined);
   }
 
@@ -105,11 +109,11 @@ export class Forwarder {
   /** Runs `pump` after `ms`, unless a sooner run is already scheduled. */
   private schedule(ms: number): void {
     if (!this.running) return;
-    const at = Date.now() + ms;
+    const at = this.clock.now() + ms;
     if (this.wakeTimer && this.wakeAt <= at) return;
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
     this.wakeAt = at;
-    this.wakeTimer = setTimeout(() => {
+    this.wakeTimer = this.clock.setTimeout(() => {
       this.wakeTimer = null;
       this.pump();
     }, ms);
@@ -117,7 +121,7 @@ export class Forwarder {
 
   private pump(): void {
     if (!this.running) return;
-    const now = Date.now();
+    const now = this.clock.now();
     let nextWake = Number.POSITIVE_INFINITY;
     const exclude = new Set<string>(this.inFlight.keys());
     // A device sends at most one request per batchWaitMs, so under steady load its points ride together
@@ -192,7 +196,7 @@ export class Forwarder {
     // failed one. (The body is the rows' bytes + 1: the brackets, one comma fewer than rows.)
     const tookAll = this.store.pendingBytes(token) < batch.bytes;
     const deviceId = deviceIdOf(token);
-    const started = performance.now();
+    const started = this.clock.monotonic();
     let status = 0;
     let text = '';
     let retryAfterHeader: string | string[] | undefined;
@@ -211,7 +215,7 @@ export class Forwarder {
     } catch (err) {
       text = (err as Error).message;
     }
-    const durationMs = performance.now() - started;
+    const durationMs = this.clock.monotonic() - started;
     events.forwardResponse.publish({ deviceId, status, points: batch.points, durationMs });
     const outcome = classify(status);
     switch (outcome) {
@@ -229,14 +233,14 @@ export class Forwarder {
           );
         }
         this.backoff.delete(token);
-        if (tookAll && this.config.batchWaitMs > 0) this.lastSent.set(token, Date.now());
+        if (tookAll && this.config.batchWaitMs > 0) this.lastSent.set(token, this.clock.now());
         if (this.consecutiveFailures >= OUTAGE_AFTER) this.recovered();
         this.consecutiveFailures = 0;
-        this.lastSuccessAt = Date.now();
+        this.lastSuccessAt = this.clock.now();
         return;
       case 'rate_limited': {
-        const ra = retryAfterSeconds(retryAfterHeader, text) ?? 60;
-        const until = Date.now() + ra * 1000;
+        const ra = retryAfterSeconds(retryAfterHeader, text, this.clock.now()) ?? 60;
+        const until = this.clock.now() + ra * 1000;
         this.pacer.pause(until);
         this.serialUntil = until + 60_000;
         this.lastError = `429 ${upstreamMessage(text)}`;
@@ -268,11 +272,14 @@ export class Forwarder {
       case 'retry': {
         const prev = this.backoff.get(token);
         const attempt = (prev?.attempt ?? 0) + 1;
-        const ra = retryAfterSeconds(retryAfterHeader, text);
-        const wait = Math.max((ra ?? 0) * 1000, backoffMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs));
+        const ra = retryAfterSeconds(retryAfterHeader, text, this.clock.now());
+        const wait = Math.max(
+          (ra ?? 0) * 1000,
+          backoffMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs, this.random),
+        );
         this.consecutiveFailures += 1;
         this.backoff.set(token, {
-          until: Date.now() + wait,
+          until: this.clock.now() + wait,
           attempt,
           outage: this.consecutiveFailures >= OUTAGE_AFTER,
         });
