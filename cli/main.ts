@@ -53,7 +53,9 @@ export async function main(argv: string[]): Promise<void> {
       // --help and --version exit 0; every other commander error is a usage error (exit 2).
       process.exit(err.exitCode === 0 ? 0 : 2);
     }
-    if (err instanceof UsageError || (err as { code?: string }).code === 'EDGE_ERR_CONFIG') {
+    // By code as well as class: loadtests/ throws its own usage error (it does not import cli/).
+    const code = (err as { code?: string }).code;
+    if (err instanceof UsageError || code === 'EDGE_ERR_USAGE' || code === 'EDGE_ERR_CONFIG') {
       process.stderr.write(`tago-edge: ${(err as Error).message}\n`);
       process.exit(2);
     }

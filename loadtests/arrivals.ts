@@ -8,8 +8,7 @@
  * time T arrived at or before T, so each value is an upper bound, at most one poll interval high. cloud-sim
  * does not stamp arrival times, and this keeps the gate working against it unchanged.
  */
-import type { Histogram } from 'hdr-histogram-js';
-import { build } from 'hdr-histogram-js';
+import { newHistogram } from '../simulators/fleet/histogram.js';
 import { type FleetRun, fleetDeviceId, fleetToken, scheduledAt } from './fleet-load.js';
 import type { Timeline } from './timeline.js';
 
@@ -69,13 +68,12 @@ export async function readFromApi(
   return { seqs, duplicates };
 }
 
-function newHistogram(): Histogram {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: 3 });
-}
+/** Arrival latencies are recorded in whole milliseconds, up to one hour. */
+const HIGHEST_MS = 3_600_000;
 
 /** Polls cloud-sim while fleets run and records scheduled→arrival latency of each newly seen point. */
 export class ArrivalTracker {
-  readonly histogram = newHistogram();
+  readonly histogram = newHistogram(HIGHEST_MS);
   readonly #simUrl: string;
   readonly #timeline: Timeline;
   readonly #series: string;
@@ -114,7 +112,7 @@ export class ArrivalTracker {
     try {
       const received = (await getJson(`${this.#simUrl}/_sim/received`)) as Record<string, number[]>;
       const now = Date.now();
-      const step = newHistogram();
+      const step = newHistogram(HIGHEST_MS);
       for (const f of this.#fleets) {
         for (let i = 0; i < f.spec.devices; i++) {
           const id = fleetDeviceId(f.spec.seed, i);
@@ -131,8 +129,8 @@ export class ArrivalTracker {
             const at = scheduledAt(f, i, seq);
             if (this.backlogCutoff !== undefined && at < this.backlogCutoff) this.backlogDeliveredAt = now;
             const ms = Math.max(1, Math.round(now - at));
-            this.histogram.recordValue(Math.min(ms, 3_600_000));
-            step.recordValue(Math.min(ms, 3_600_000));
+            this.histogram.recordValue(Math.min(ms, HIGHEST_MS));
+            step.recordValue(Math.min(ms, HIGHEST_MS));
           }
         }
       }

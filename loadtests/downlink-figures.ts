@@ -10,47 +10,34 @@
  * The gateway runs as its own process (the CLI, dist/), so RSS is its own; this process generates load.
  *   node dist/loadtests/downlink-figures.js [--devices N] [--rate R] [--seconds S] [--queued Q]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'hdr-histogram-js';
 import mqtt from 'mqtt';
 import { Pool } from 'undici';
 import { deviceIdOf } from '../gateway/auth/device-directory.js';
 import { startCloudSim } from '../simulators/cloud-sim/index.js';
+import { newHistogram } from '../simulators/fleet/histogram.js';
+import { scriptFlags } from './lib/args.js';
+import { startCli } from './lib/processes.js';
 import { procStat } from './sampler.js';
-import { projectRoot, stopChild, writeLoopbackConfig } from './stack.js';
+import { writeLoopbackConfig } from './stack.js';
 
 const SECRET = 'figures-secret-0123456789';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i === -1 ? undefined : Number(process.argv[i + 1]);
-  if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new Error(`--${name}: expected a positive number`);
-  return v ?? fallback;
-}
-
-function startGateway(configFile: string): Promise<{ child: ChildProcess; line: Record<string, number> }> {
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot(), 'bin', 'tago-edge.js'), 'gateway', '--config', configFile],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  process.once('exit', () => child.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      for (const l of buf.split('\n')) {
-        if (l.includes('"event":"listening"')) resolve({ child, line: JSON.parse(l) as Record<string, number> });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
-  });
-}
+const FLAGS = {
+  devices: { kind: 'number', default: 1_000, min: 1, integer: true, help: 'connected devices' },
+  rate: { kind: 'number', default: 100, min: 0.1, help: 'downlink commands/s (open model)' },
+  seconds: { kind: 'number', default: 20, min: 1, help: 'measured seconds' },
+  warmup: { kind: 'number', default: 2, min: 0, help: 'warm-up seconds discarded' },
+  queued: {
+    kind: 'number',
+    default: 10_000,
+    min: 0,
+    integer: true,
+    help: 'downlinks queued for offline devices (memory)',
+  },
+} as const;
 
 const token = (i: number) => `figures-device-${i}`;
 const topicOf = (i: number) => `devices/device-${deviceIdOf(token(i)).slice(0, 8)}/cmd`;
@@ -110,7 +97,7 @@ async function runPhase(
   while (performance.now() < deadline && [...due.keys()].some((p) => !received.has(p))) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  const h = build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const h = newHistogram();
   let got = 0;
   for (const [payload, at] of due) {
     const r = received.get(payload);
@@ -123,18 +110,15 @@ async function runPhase(
 }
 
 async function main(): Promise<void> {
-  const devices = arg('devices', 1_000);
-  const rate = arg('rate', 100);
-  const seconds = arg('seconds', 20);
-  const warmup = arg('warmup', 2);
-  const queued = arg('queued', 10_000);
+  const { devices, rate, seconds, warmup, queued } = scriptFlags('downlink-figures', FLAGS);
   const dir = mkdtempSync(join(tmpdir(), 'tago-edge-downlink-figures-'));
   const sim = await startCloudSim({ port: 0, quiet: true });
   const configFile = writeLoopbackConfig(dir, sim.url, 15_000, {
     downlink: { port: 0, host: '127.0.0.1', secret: SECRET, maxQueued: Math.max(100_000, queued * 2) },
     mqtt: { maxConnections: devices + 100 },
   });
-  const { child, line } = await startGateway(configFile);
+  const gw = await startCli('gateway', ['gateway', '--config', configFile]);
+  const line = gw.ports;
   const mqttUrl = `mqtt://127.0.0.1:${line.mqtt}`;
   const pool = new Pool(`http://127.0.0.1:${line.downlink}`, { connections: 16 });
   const post = async (topic: string, message: string) => {
@@ -152,7 +136,7 @@ async function main(): Promise<void> {
     const clients = await connectAll(mqttUrl, devices, (_i, p) => {
       if (!received.has(p)) received.set(p, performance.now());
     });
-    const idle = procStat(child.pid as number);
+    const idle = procStat(gw.pid);
 
     const downlink = await runPhase(
       rate,
@@ -176,12 +160,12 @@ async function main(): Promise<void> {
       },
       received,
     );
-    const loaded = procStat(child.pid as number);
+    const loaded = procStat(gw.pid);
     await Promise.all(clients.map((c) => c.endAsync(true)));
 
     // Memory: `queued` commands for the (now offline) devices.
     await new Promise((r) => setTimeout(r, 1_000));
-    const before = procStat(child.pid as number);
+    const before = procStat(gw.pid);
     const tq = performance.now();
     for (let k = 0; k < queued; k += 64) {
       await Promise.all(
@@ -192,7 +176,7 @@ async function main(): Promise<void> {
     }
     const postS = (performance.now() - tq) / 1000;
     await new Promise((r) => setTimeout(r, 1_000));
-    const after = procStat(child.pid as number);
+    const after = procStat(gw.pid);
 
     const mb = (b: number | undefined) => (b === undefined ? 'n/a' : `${(b / 1_048_576).toFixed(1)} MiB`);
     const fmt = (p: Phase) =>
@@ -216,7 +200,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await pool.close();
-    await stopChild(child);
+    await gw.stop();
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
   }

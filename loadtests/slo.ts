@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { UsageError } from '../cli/usage-error.js';
+import { LoadtestUsageError } from './lib/usage-error.js';
 
 export interface Slos {
   latencyP99Ms: number;
@@ -51,22 +51,24 @@ export function parseSlos(text: string, source: string): Slos {
   try {
     raw = source.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new UsageError(`--slo: cannot parse ${source}: ${(err as Error).message}`);
+    throw new LoadtestUsageError(`--slo: cannot parse ${source}: ${(err as Error).message}`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new UsageError(`--slo: ${source} must hold an object of SLO targets`);
+    throw new LoadtestUsageError(`--slo: ${source} must hold an object of SLO targets`);
   }
   const out: Slos = { ...DEFAULT_SLOS };
   for (const [key, value] of Object.entries(raw)) {
     if (!(key in DEFAULT_SLOS)) {
-      throw new UsageError(`--slo: ${source}: unknown key "${key}" (known: ${Object.keys(DEFAULT_SLOS).join(', ')})`);
+      throw new LoadtestUsageError(
+        `--slo: ${source}: unknown key "${key}" (known: ${Object.keys(DEFAULT_SLOS).join(', ')})`,
+      );
     }
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new UsageError(`--slo: ${source}: ${key}: expected a number >= 0, got ${JSON.stringify(value)}`);
+      throw new LoadtestUsageError(`--slo: ${source}: ${key}: expected a number >= 0, got ${JSON.stringify(value)}`);
     }
     out[key as keyof Slos] = value;
   }
-  if (out.successRatioMin > 1) throw new UsageError(`--slo: ${source}: successRatioMin: expected 0..1`);
+  if (out.successRatioMin > 1) throw new LoadtestUsageError(`--slo: ${source}: successRatioMin: expected 0..1`);
   return out;
 }
 
@@ -76,7 +78,7 @@ export function loadSlos(file: string | undefined): Slos {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`--slo: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
+    throw new LoadtestUsageError(`--slo: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
   }
   return parseSlos(text, file);
 }

@@ -6,11 +6,10 @@
  *
  * Invariant: every process started here is killed when the stack stops or this process exits.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { type Proc, startCli, startCloudSim } from './lib/processes.js';
 
 export interface LocalStack {
   /** cloud-sim base URL (its `/_sim/*` control API included). */
@@ -27,98 +26,6 @@ export interface StackOptions {
   requestsPerMinute: number;
   /** How long to wait for each `listening` line. */
   startTimeoutMs?: number;
-}
-
-/** The project root: the nearest parent holding package.json (works from sources and from dist/). */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tago-edge')
-      return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('loadtest: cannot find the tago-edge project root');
-    dir = up;
-  }
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function killAll(): void {
-  for (const c of live) {
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', killAll);
-  }
-  const bin = join(projectRoot(), 'bin', 'tago-edge.js');
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  return child;
-}
-
-/** Resolves with the first stdout JSON line whose `event` is `listening`; keeps draining output after. */
-function waitListening(child: ChildProcess, name: string, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    let err = '';
-    let done = false;
-    const finish = (e: Error | undefined, v?: Record<string, unknown>) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (e) reject(e);
-      else resolve(v!);
-    };
-    const timer = setTimeout(
-      () => finish(new Error(`${name}: no "listening" line within ${timeoutMs} ms: ${err}`)),
-      timeoutMs,
-    );
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      if (err.length < 4000) err += d;
-    });
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      if (done) return;
-      buf += d;
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-        if (!line.startsWith('{')) continue;
-        try {
-          const obj = JSON.parse(line) as Record<string, unknown>;
-          if (obj.event === 'listening') return finish(undefined, obj);
-        } catch {
-          // not JSON: ignore
-        }
-      }
-    });
-    child.once('exit', (code) => finish(new Error(`${name} exited ${code} before listening: ${err}`)));
-  });
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
-export async function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** Sections merged over the loopback config; `store` and `mqtt` merge into theirs, the rest replaces. */
@@ -157,32 +64,29 @@ export function writeLoopbackConfig(
 export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
   const timeoutMs = opts.startTimeoutMs ?? 20_000;
   const dir = mkdtempSync(join(tmpdir(), 'tago-edge-loadtest-'));
-  // The simulator does not rate-limit here: the gateway paces itself to `requestsPerMinute`, which is what
-  // the gate measures; a simulator window misaligned with the gateway's would only add noise.
-  const sim = spawnCli(['cloud-sim', '--port', '0', '--host', '127.0.0.1', '--keep-records', '100']);
-  let gw: ChildProcess | undefined;
+  let sim: Proc | undefined;
   try {
-    const simLine = await waitListening(sim, 'cloud-sim', timeoutMs);
-    const simUrl = String(simLine.url);
+    // The simulator does not rate-limit here: the gateway paces itself to `requestsPerMinute`, which is what
+    // the gate measures; a simulator window misaligned with the gateway's would only add noise.
+    sim = await startCloudSim(100, { timeoutMs });
+    const simUrl = String(sim.ports.url);
     const configFile = writeLoopbackConfig(dir, simUrl, opts.requestsPerMinute);
-    gw = spawnCli(['gateway', '--config', configFile]);
-    const gwLine = await waitListening(gw, 'gateway', timeoutMs);
-    const gateway = gw;
+    const gw = await startCli('gateway', ['gateway', '--config', configFile], { timeoutMs });
+    const cloudSim = sim;
     return {
       simUrl,
-      http: `http://127.0.0.1:${gwLine.http}`,
-      mqtt: `mqtt://127.0.0.1:${gwLine.mqtt}`,
-      gatewayPid: gateway.pid!,
+      http: `http://127.0.0.1:${gw.ports.http}`,
+      mqtt: `mqtt://127.0.0.1:${gw.ports.mqtt}`,
+      gatewayPid: gw.pid,
       dataDir: dir,
       async stop() {
-        await stopChild(gateway);
-        await stopChild(sim);
+        await gw.stop(5_000);
+        await cloudSim.stop(5_000);
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
-    if (gw) await stopChild(gw, 1_000);
-    await stopChild(sim, 1_000);
+    await sim?.stop(1_000);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { cpuSeconds, spawnCloudSim } from './processes.js';
+import { cpuSeconds, startCloudSim } from '../lib/processes.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '5' }, keep: { type: 'string', default: '100' } },
@@ -38,7 +38,7 @@ function batch(t0: number): string {
 const POINTS_PER_REQUEST = 105;
 
 async function main(): Promise<void> {
-  const sim = await spawnCloudSim(keep);
+  const sim = await startCloudSim(keep);
   const pool = new Pool(String(sim.ports.url), { connections: CONNECTIONS });
   const bodies = Array.from({ length: DEVICES }, (_, d) => batch(Date.now() + d * 1000));
   let requests = 0;

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
-import { histogram } from './mqtt-load.js';
+import { newHistogram } from '../../simulators/fleet/histogram.js';
 
 export interface HttpResult {
   reqPerSec: number;
@@ -27,7 +27,7 @@ function run(
   tokens: string[],
   record: boolean,
 ): Promise<HttpResult> {
-  const h = histogram();
+  const h = newHistogram();
   return new Promise((resolve, reject) => {
     const instance = autocannon({
       url: `${url}/data`,

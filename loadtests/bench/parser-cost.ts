@@ -4,14 +4,13 @@
  * driven by autocannon for the same time at the same concurrency. Prints requests/s and p99 for both and
  * the ratio. Run: `npx tsc -p tsconfig.build.json && node dist/loadtests/bench/parser-cost.js [seconds]`.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { startCloudSim } from '../../simulators/cloud-sim/index.js';
+import { projectRoot, startCli } from '../lib/processes.js';
 import { writeLoopbackConfig } from '../stack.js';
-import { projectRoot } from './processes.js';
 
 const seconds = Number(process.argv[2] ?? 10);
 const connections = 50;
@@ -26,18 +25,8 @@ async function main(): Promise<void> {
       { name: 'plain', token: 'tok-plain' },
     ],
   });
-  const gw = spawn(process.execPath, [join(root, 'bin/tago-edge.js'), 'gateway', '--config', config], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    gw.stdout.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const m = /"event":"listening","http":(\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    gw.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
-  });
+  const gw = await startCli('gateway', ['gateway', '--config', config]);
+  const port = Number(gw.ports.http);
   const url = `http://127.0.0.1:${port}/data`;
   const run = (headers: Record<string, string>, body: string) =>
     autocannon({ url, method: 'POST', connections, duration: seconds, headers, body });
@@ -74,8 +63,7 @@ async function main(): Promise<void> {
   console.log(line('without parser', plain));
   console.log(line('with parser', parsed));
   console.log(`ratio with/without: ${(parsed.requests.average / plain.requests.average).toFixed(2)}`);
-  gw.kill('SIGTERM');
-  await new Promise((r) => gw.once('exit', r));
+  await gw.stop();
   await sim.close();
   rmSync(dir, { recursive: true, force: true });
 }

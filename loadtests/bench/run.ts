@@ -20,13 +20,14 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { writeLoopbackConfig } from '../stack.js';
-import { formatFileTime, formatSelfTime, topFileTime, topSelfTime } from './cpu-profile-summary.js';
-import { fillBacklog } from './fill-backlog.js';
-import { type Inside, insideMeter } from './gateway-inside.js';
-import { httpBenchInChild } from './http-load.js';
-import { closeIdle, openIdle } from './idle-connections.js';
-import { closeClients, closedWindow, connectClients, type LoadResult, openModel, type Payload } from './mqtt-load.js';
+import {
+  closeFixedFleet as closeClients,
+  closedWindow,
+  connectFixedFleet as connectClients,
+  type LoadResult,
+  openModel,
+  type FixedMessage as Payload,
+} from '../../simulators/fleet/fixed-load.js';
 import {
   cpuSeconds,
   machineJiffies,
@@ -34,10 +35,16 @@ import {
   type Proc,
   projectRoot,
   rssMb,
-  spawnCloudSim,
-  spawnNode,
+  startCloudSim,
   startMosquitto,
-} from './processes.js';
+  startNode,
+} from '../lib/processes.js';
+import { writeLoopbackConfig } from '../stack.js';
+import { formatFileTime, formatSelfTime, topFileTime, topSelfTime } from './cpu-profile-summary.js';
+import { fillBacklog } from './fill-backlog.js';
+import { type Inside, insideMeter } from './gateway-inside.js';
+import { httpBenchInChild } from './http-load.js';
+import { closeIdle, openIdle } from './idle-connections.js';
 
 // ---- options -------------------------------------------------------------------------------------------
 
@@ -115,12 +122,12 @@ function gatewayConfig(dir: string, simUrl: string): string {
  * them back, and building them doubled its CPU per point on the gateway's cores (cloud-sim-bench.ts).
  */
 function startSim(): Promise<Proc> {
-  return spawnCloudSim(0);
+  return startCloudSim(0);
 }
 
 async function startGw(configFile: string, profileDir?: string): Promise<Proc> {
   const flags = [...GW_NODE_FLAGS, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
-  return spawnNode('gateway', ['bin/tago-edge.js', 'gateway', '--config', configFile], flags);
+  return startNode('gateway', ['bin/tago-edge.js', 'gateway', '--config', configFile], { nodeFlags: flags });
 }
 
 async function depthPoints(httpUrl: string): Promise<number> {
@@ -501,7 +508,7 @@ async function main(): Promise<void> {
       const gwMqtt = `mqtt://127.0.0.1:${gw.ports.mqtt}`;
       if (ONLY.has('mqtt')) {
         const mosq = await startMosquitto(dir);
-        const aedes = await spawnNode('aedes', ['dist/loadtests/bench/aedes-floor.js']);
+        const aedes = await startNode('aedes', ['dist/loadtests/bench/aedes-floor.js']);
         procs.push(mosq, aedes);
         await mqttPhase(
           [
@@ -531,7 +538,7 @@ async function main(): Promise<void> {
         );
       }
       if (ONLY.has('http')) {
-        const floor = await spawnNode('http-floor', ['dist/loadtests/bench/http-floor.js']);
+        const floor = await startNode('http-floor', ['dist/loadtests/bench/http-floor.js']);
         procs.push(floor);
         await httpPhase(
           { url: `http://127.0.0.1:${floor.ports.http}`, pid: floor.pid },

@@ -13,22 +13,30 @@
  *
  * Needs strace (Debian: apt-get install -y strace).
  * Run: npm run build && node dist/loadtests/bench/slow-disk.js [--fsync-ms 20] [--rate 5000] [--seconds 10]
- *      [--nodelay]   (--nodelay: TCP_NODELAY on the generator's sockets; see mqtt-load.ts)
+ *      [--nodelay]   (--nodelay: TCP_NODELAY on the generator's sockets; see simulators/fleet/fixed-load.ts)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { closeFixedFleet, connectFixedFleet, openModel } from '../../simulators/fleet/fixed-load.js';
+import { newHistogram } from '../../simulators/fleet/histogram.js';
+import { scriptFlags } from '../lib/args.js';
+import { type Proc, startCli } from '../lib/processes.js';
 import { writeLoopbackConfig } from '../stack.js';
-import { arg } from './cli-args.js';
 import { metricSum } from './gateway-inside.js';
-import { closeClients, connectClients, histogram, openModel } from './mqtt-load.js';
-import { type Proc, spawnNode } from './processes.js';
 
-const FSYNC_MS = Number(arg('fsync-ms', '20'));
-const RATE = Number(arg('rate', '5000'));
-const SECONDS = Number(arg('seconds', '10'));
-const NO_DELAY = process.argv.includes('--nodelay');
+const {
+  'fsync-ms': FSYNC_MS,
+  rate: RATE,
+  seconds: SECONDS,
+  nodelay: NO_DELAY,
+} = scriptFlags('bench/slow-disk', {
+  'fsync-ms': { kind: 'number', default: 20, min: 0, help: 'delay injected into each fsync/fdatasync, ms' },
+  rate: { kind: 'number', default: 5_000, min: 1, help: 'open-model MQTT messages/s' },
+  seconds: { kind: 'number', default: 10, min: 1, help: 'measured seconds per run' },
+  nodelay: { kind: 'boolean', help: "TCP_NODELAY on the generator's sockets (simulators/fleet/fixed-load.ts)" },
+} as const);
 const CONNS = 100;
 
 interface Figures {
@@ -48,7 +56,7 @@ async function measure(fsyncMs: number): Promise<Figures> {
   const dir = mkdtempSync(join(tmpdir(), 'tago-edge-slow-disk-'));
   const procs: Proc[] = [];
   try {
-    const sim = await spawnNode('cloud-sim', ['bin/tago-edge.js', 'cloud-sim', '--port', '0', '--host', '127.0.0.1']);
+    const sim = await startCli('cloud-sim', ['cloud-sim', '--port', '0', '--host', '127.0.0.1']);
     procs.push(sim);
     const config = writeLoopbackConfig(dir, String(sim.ports.url), 600_000, {
       store: { sync: 'full' },
@@ -66,13 +74,13 @@ async function measure(fsyncMs: number): Promise<Figures> {
       '-e',
       `inject=fsync,fdatasync:delay_exit=${Math.round(fsyncMs * 1000)}`,
     ];
-    const gw = await spawnNode('gateway', ['bin/tago-edge.js', 'gateway', '--config', config], [], 30_000, strace);
+    const gw = await startCli('gateway', ['gateway', '--config', config], { prefix: strace });
     procs.push(gw);
     const base = `http://127.0.0.1:${gw.ports.http}`;
-    const clients = await connectClients(`mqtt://127.0.0.1:${gw.ports.mqtt}`, CONNS, (i) => `slow-disk-${i}`, {
+    const clients = await connectFixedFleet(`mqtt://127.0.0.1:${gw.ports.mqtt}`, CONNS, (i) => `slow-disk-${i}`, {
       noDelay: NO_DELAY,
     });
-    const probe = histogram();
+    const probe = newHistogram();
     let probing = true;
     const probeLoop = (async () => {
       while (probing) {
@@ -93,7 +101,7 @@ async function measure(fsyncMs: number): Promise<Figures> {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     const metric = (name: string) => metricSum(metrics, name);
     const commits = metric('tago_edge_store_commits_total');
-    await closeClients(clients);
+    await closeFixedFleet(clients);
     return {
       fsyncMs,
       pubackP50: r.p50Ms,

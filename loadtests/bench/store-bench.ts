@@ -21,13 +21,25 @@ import { Cipher } from '../../gateway/store/encryption.js';
 import { MemoryStore } from '../../gateway/store/memory-store.js';
 import { SqliteStore } from '../../gateway/store/sqlite/sqlite-store.js';
 import type { Store } from '../../gateway/store/store.js';
-import { arg } from './cli-args.js';
+import { scriptFlags } from '../lib/args.js';
 
-const SECONDS = Number(arg('seconds', '2'));
+const {
+  seconds: SECONDS,
+  drain: DRAIN,
+  dir: DIR,
+} = scriptFlags('bench/store-bench', {
+  seconds: { kind: 'number', default: 2, min: 0.1, help: 'measured seconds per run' },
+  drain: {
+    kind: 'number',
+    default: 1_000_000,
+    min: 0,
+    integer: true,
+    help: 'points in the drain backlog (0: no drain)',
+  },
+  dir: { kind: 'string', default: join(process.cwd(), '.tmp', 'store-bench'), help: 'data directory' },
+} as const);
 const WARMUP_MS = 300;
 const MAX_APPENDS = 3_000_000;
-const DRAIN = Number(arg('drain', '1000000'));
-const DIR = arg('dir', join(process.cwd(), '.tmp', 'store-bench'));
 
 const record = (i: number): DataRecord => ({
   variable: 'temperature',

@@ -17,10 +17,12 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../gateway/store/sqlite/schema.js';
 import { WRITE_SQL } from '../../gateway/store/sqlite/statements.js';
-import { arg } from './cli-args.js';
+import { scriptFlags } from '../lib/args.js';
 
-const COMMITS = Number(arg('commits', '3000'));
-const DIR = arg('dir', join(process.cwd(), '.tmp', 'store-index-bench'));
+const { commits: COMMITS, dir: DIR } = scriptFlags('bench/store-index-bench', {
+  commits: { kind: 'number', default: 3_000, min: 1, integer: true, help: 'commits measured per queue depth' },
+  dir: { kind: 'string', default: join(process.cwd(), '.tmp', 'store-index-bench'), help: 'data directory (emptied)' },
+} as const);
 const ROWS = 45;
 const DEVICES = 100;
 const DEPTHS = [300, 3_000, 30_000];

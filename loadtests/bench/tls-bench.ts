@@ -16,28 +16,30 @@
  * Run: npx tsc -p tsconfig.build.json && node dist/loadtests/bench/tls-bench.js [--seconds 10]
  *      [--clients 20] [--idle 10000]   (10,000 idle sockets need `ulimit -n` above ~10,100)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import mqtt from 'mqtt';
-import { createCertificates } from '../../cli/commands/certs.js';
 import { parseConfig } from '../../gateway/config/load.js';
 import type { ConfigInput } from '../../gateway/config/schema.js';
 import { type RunningGateway, startGateway } from '../../gateway/gateway.js';
 import { createLogger } from '../../gateway/log.js';
 import { startCloudSim } from '../../simulators/cloud-sim/index.js';
-import { arg } from './cli-args.js';
+import { parseFlags, runScript } from '../lib/args.js';
+import { projectRoot, runProcess, startCli } from '../lib/processes.js';
 
-const SECONDS = Number(arg('seconds', '10'));
-const CLIENTS = Number(arg('clients', '20'));
-const IDLE = Number(arg('idle', '10000'));
+const FLAGS = {
+  seconds: { kind: 'number', default: 10, min: 1, help: 'measured seconds per phase' },
+  clients: { kind: 'number', default: 20, min: 1, integer: true, help: 'clients / connections per phase' },
+  idle: { kind: 'number', default: 10_000, min: 0, integer: true, help: 'idle MQTT connections for the RSS phase' },
+} as const;
+let SECONDS = 10;
+let CLIENTS = 20;
+let IDLE = 10_000;
 const WARMUP_MS = 1_000;
-const BIN = fileURLToPath(new URL('../../../bin/tago-edge.js', import.meta.url));
 const RECORD = JSON.stringify({ variable: 'temperature', value: 21.5, unit: 'C' });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -151,25 +153,10 @@ async function idleRss(dir: string, upstream: string): Promise<{ before: number;
       log: { level: 'warn' },
     }),
   );
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'gateway', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setInterval(() => {
-      const line = out.split('\n').find((l) => l.includes('"listening"'));
-      if (line) {
-        clearInterval(t);
-        resolve((JSON.parse(line) as { mqtt: number }).mqtt);
-      }
-      if (child.exitCode !== null) reject(new Error('gateway exited'));
-    }, 50);
-  });
+  const gw = await startCli('gateway', ['gateway', '--config', configFile]);
+  const port = Number(gw.ports.mqtt);
   await sleep(1_000);
-  const pid = child.pid as number;
+  const pid = gw.pid;
   const before = rssKb(pid);
   const sockets: Socket[] = [];
   for (let i = 0; i < IDLE; i += 200) {
@@ -190,8 +177,7 @@ async function idleRss(dir: string, upstream: string): Promise<{ before: number;
   const open = sockets.filter((s) => !s.destroyed).length;
   const after = rssKb(pid);
   for (const s of sockets) s.destroy();
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await gw.stop();
   return { before, after, open };
 }
 
@@ -200,9 +186,12 @@ async function main(): Promise<void> {
   const sim = await startCloudSim({ port: 0, quiet: true });
   const gws: RunningGateway[] = [];
   try {
-    const pki = await createCertificates({ out: join(dir, 'pki'), hosts: ['localhost', '127.0.0.1'] });
-    const ca = readFileSync(pki.caCert);
-    const tls = { certFile: pki.serverCert, keyFile: pki.serverKey };
+    // The real `tago-edge certs` command, as an operator makes them (its files: ca.crt, server.crt, server.key).
+    const pki = join(dir, 'pki');
+    const bin = join(projectRoot(), 'bin', 'tago-edge.js');
+    await runProcess('certs', [process.execPath, bin, 'certs', '--out', pki, '--hosts', 'localhost,127.0.0.1']);
+    const ca = readFileSync(join(pki, 'ca.crt'));
+    const tls = { certFile: join(pki, 'server.crt'), keyFile: join(pki, 'server.key') };
     const start = async (over: ConfigInput) => {
       const config = parseConfig({
         http: { port: 0, host: '127.0.0.1' },
@@ -252,7 +241,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+runScript('tls-bench', async () => {
+  ({ seconds: SECONDS, clients: CLIENTS, idle: IDLE } = parseFlags('node dist/loadtests/bench/tls-bench.js', FLAGS));
+  await main();
+}).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err);

@@ -11,7 +11,7 @@
  * The 50-client step is measured again with `hey` (or `wrk`) and the ratio of the p99s reported.
  */
 import autocannon from 'autocannon';
-import { build } from 'hdr-histogram-js';
+import { newHistogram } from '../../simulators/fleet/histogram.js';
 import { type Check, check, fmtMs, fmtPct } from '../verdict.js';
 import type { Ctx, ScenarioResult } from './context.js';
 import {
@@ -44,10 +44,6 @@ export interface LadderStep {
   errorRate: number;
 }
 
-function histogram() {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
-}
-
 async function step(
   ctx: Ctx,
   url: string,
@@ -56,8 +52,8 @@ async function step(
   tokens: string[],
   series = `ladder c=${connections}`,
 ): Promise<LadderStep> {
-  const all = histogram();
-  let second = histogram();
+  const all = newHistogram();
+  let second = newHistogram();
   let n = 0;
   const instance = autocannon({
     url,
@@ -93,7 +89,7 @@ async function step(
     }
     ctx.timeline.throughput.push({ t, series, perSec: count });
     ctx.progress.status(`http-ladder: ${connections} connections, ${count} req/s`);
-    second = histogram();
+    second = newHistogram();
   }, 1_000);
   const result = await instance;
   clearInterval(tick);

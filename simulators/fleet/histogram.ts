@@ -1,6 +1,9 @@
 /**
- * Latency histograms: HdrHistogram in microseconds, 3 significant digits, up to one hour (larger values are
- * clamped, never dropped). Encoded as compressed base64 in the summary so shards merge exactly.
+ * The one HdrHistogram builder of the simulators, the load-test gate and the bench: microseconds,
+ * 3 significant digits, up to one hour (larger values are clamped, never dropped), JavaScript (not
+ * WebAssembly) buckets; and its percentile summary in milliseconds. Encoded as compressed base64 in the
+ * fleet's summary so shards merge exactly. It lives here, below loadtests/ in the import graph, because the
+ * fleet records with it and loadtests/ drives the fleet.
  */
 import type { Histogram } from 'hdr-histogram-js';
 import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
@@ -8,8 +11,14 @@ import type { LatencySummary } from './types.js';
 
 const HIGHEST_US = 3_600_000_000;
 
-export function newHistogram(): Histogram {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3 });
+/** A histogram of values from 1 to `highest` (default one hour in µs; callers recording ms pass their own). */
+export function newHistogram(highest: number = HIGHEST_US): Histogram {
+  return build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: highest,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
 }
 
 export function recordMs(h: Histogram, ms: number): void {

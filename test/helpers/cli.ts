@@ -1,76 +1,29 @@
-/** Spawns the real CLI (bin/tago-edge.js → dist/, built by `npm test`'s pretest) and reads its output. */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+/**
+ * Spawns the real CLI (bin/tago-edge.js → dist/, built by `npm test`'s pretest) and reads its output, on the
+ * load tests' process library; each process (its whole group) is killed when the test finishes.
+ */
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import { type Child, spawnProcess } from '../../loadtests/lib/processes.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../bin/tago-edge.js', import.meta.url));
 
-export interface Spawned {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the first stdout JSON line that has `event: name`. */
-  waitForEvent(name: string, timeoutMs?: number): Promise<Record<string, unknown>>;
-  exit(): Promise<number | null>;
-}
+export type Spawned = Pick<Child, 'child' | 'stdout' | 'stderr' | 'waitForEvent' | 'exit'>;
 
 export function spawnCli(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; cwd?: string; command?: string[]; keep?: boolean } = {},
 ): Spawned {
-  const [cmd, ...pre] = opts.command ?? [process.execPath, BIN];
-  const child = spawn(cmd as string, [...pre, ...args], {
+  const command = [...(opts.command ?? [process.execPath, BIN]), ...args];
+  const p = spawnProcess('tago-edge', command, {
     cwd: opts.cwd ?? ROOT,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: opts.env } : {}),
     detached: true,
+    keepOutput: Number.POSITIVE_INFINITY,
   });
-  let out = '';
-  let err = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    err += d;
-  });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  if (!opts.keep) {
-    onTestFinished(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(-(child.pid as number), 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        await exited;
-      }
-    });
-  }
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exit: () => exited,
-    async waitForEvent(name, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        for (const line of out.split('\n')) {
-          if (!line.startsWith('{')) continue;
-          try {
-            const obj = JSON.parse(line) as Record<string, unknown>;
-            if (obj.event === name) return obj;
-          } catch {
-            // partial line
-          }
-        }
-        if (child.exitCode !== null) throw new Error(`process exited ${child.exitCode} before "${name}": ${err}`);
-        if (Date.now() > deadline) throw new Error(`no "${name}" event within ${timeoutMs} ms; stderr: ${err}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    },
-  };
+  if (!opts.keep) onTestFinished(() => p.kill());
+  return p;
 }
 
 export async function runCli(

@@ -1,5 +1,7 @@
 /**
- * The MQTT load generator (MQTT.js 5 clients in this process, QoS 1):
+ * The fleet's capacity path, for the bench: N MQTT.js 5 clients in this process, QoS 1, each device sending
+ * one fixed message (topic + body built once), with no per-point accounting (no sequence numbers, ack
+ * ranges or profiles: at 50,000+ messages/s that bookkeeping would make the generator the bound). Two drivers:
  * - `closedWindow`: each connection keeps `window` publishes outstanding and sends the next on each PUBACK.
  *   It measures capacity (messages/s) and PUBACK latency at that load; a closed loop, on purpose.
  * - `openModel`: publishes are scheduled at a fixed total rate (publish k at t0 + k/rate, round-robin over
@@ -7,10 +9,12 @@
  *   in the broker shows up in full (no coordinated omission).
  * Latencies go to an HdrHistogram in microseconds; only answers inside the measured window count.
  */
-import * as hdr from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
 import mqtt, { type MqttClient } from 'mqtt';
+import { summarize as latency, newHistogram, recordMs } from './histogram.js';
 
-export interface Payload {
+/** The one message every device sends. */
+export interface FixedMessage {
   name: string;
   topic: string;
   body: Buffer;
@@ -31,15 +35,6 @@ export interface LoadResult {
   unanswered?: number;
 }
 
-export function histogram(): hdr.Histogram {
-  return hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 120_000_000,
-    numberOfSignificantValueDigits: 3,
-    useWebAssembly: false,
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -48,7 +43,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * flight per connection, Nagle holds each next publish until the broker's kernel ACKs the previous one,
  * which it delays to ride on the broker's next write, so a broker that answers later also receives later.
  */
-export async function connectClients(
+export async function connectFixedFleet(
   url: string,
   n: number,
   token: (i: number) => string,
@@ -80,18 +75,19 @@ export async function connectClients(
   return clients;
 }
 
-export async function closeClients(clients: MqttClient[]): Promise<void> {
+export async function closeFixedFleet(clients: MqttClient[]): Promise<void> {
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
 }
 
-function summarize(h: hdr.Histogram, acked: number, points: number, errors: number, seconds: number): LoadResult {
+function summarize(h: Histogram, acked: number, points: number, errors: number, seconds: number): LoadResult {
+  const l = latency(h);
   return {
     msgsPerSec: acked / seconds,
     pointsPerSec: (acked * points) / seconds,
-    p50Ms: h.getValueAtPercentile(50) / 1000,
-    p99Ms: h.getValueAtPercentile(99) / 1000,
-    p999Ms: h.getValueAtPercentile(99.9) / 1000,
-    maxMs: h.maxValue / 1000,
+    p50Ms: l.p50,
+    p99Ms: l.p99,
+    p999Ms: l.p999,
+    maxMs: l.max,
     acked,
     errors,
   };
@@ -99,7 +95,7 @@ function summarize(h: hdr.Histogram, acked: number, points: number, errors: numb
 
 export async function closedWindow(
   clients: MqttClient[],
-  payload: Payload,
+  payload: FixedMessage,
   opts: {
     window: number;
     warmupMs: number;
@@ -108,7 +104,7 @@ export async function closedWindow(
     onWindow?: (edge: 'start' | 'end') => void;
   },
 ): Promise<LoadResult> {
-  const h = histogram();
+  const h = newHistogram();
   const t0 = performance.now();
   const start = t0 + opts.warmupMs;
   const end = start + opts.durationMs;
@@ -129,7 +125,7 @@ export async function closedWindow(
       if (err) errors++;
       else if (sentAt >= start && now <= end) {
         acked++;
-        h.recordValue(Math.max(1, Math.round((now - sentAt) * 1000)));
+        recordMs(h, now - sentAt);
       } else if (now > start && now <= end) acked++; // sent in warm-up, answered in the window: counts as throughput
       if (running && !err) send(c);
     });
@@ -146,10 +142,10 @@ export async function closedWindow(
 
 export async function openModel(
   clients: MqttClient[],
-  payload: Payload,
+  payload: FixedMessage,
   opts: { ratePerSec: number; warmupMs: number; durationMs: number },
 ): Promise<LoadResult> {
-  const h = histogram();
+  const h = newHistogram();
   const t0 = performance.now() + 5;
   const start = t0 + opts.warmupMs;
   const end = start + opts.durationMs;
@@ -176,7 +172,7 @@ export async function openModel(
           if (err) errors++;
           else {
             acked++;
-            h.recordValue(Math.max(1, Math.round((performance.now() - scheduled) * 1000)));
+            recordMs(h, performance.now() - scheduled);
           }
         });
       }
