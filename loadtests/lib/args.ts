@@ -12,7 +12,8 @@ import { parseArgs } from 'node:util';
 import { LoadtestUsageError } from './usage-error.js';
 
 export type Flag =
-  | { kind: 'number'; default: number; help: string; min?: number; integer?: boolean }
+  /** Without a default the value is `undefined` when the flag is not given (a default that depends on another). */
+  | { kind: 'number'; default?: number; help: string; min?: number; integer?: boolean }
   | { kind: 'string'; default?: string; help: string }
   | { kind: 'boolean'; help: string }
   /** Comma-separated words, each one of `choices` when given. */
@@ -22,17 +23,19 @@ export type Flag =
 
 export type FlagTable = Record<string, Flag>;
 
-type ValueOf<F extends Flag> = F extends { kind: 'number' }
+type ValueOf<F extends Flag> = F extends { kind: 'number'; default: number }
   ? number
-  : F extends { kind: 'string'; default: string }
-    ? string
-    : F extends { kind: 'string' }
-      ? string | undefined
-      : F extends { kind: 'boolean' }
-        ? boolean
-        : F extends { kind: 'list' }
-          ? string[]
-          : number[];
+  : F extends { kind: 'number' }
+    ? number | undefined
+    : F extends { kind: 'string'; default: string }
+      ? string
+      : F extends { kind: 'string' }
+        ? string | undefined
+        : F extends { kind: 'boolean' }
+          ? boolean
+          : F extends { kind: 'list' }
+            ? string[]
+            : number[];
 
 export type Flags<T extends FlagTable> = { -readonly [K in keyof T]: ValueOf<T[K]> };
 
