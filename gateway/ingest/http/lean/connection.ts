@@ -158,7 +158,8 @@ export class Connection implements AnswerSink {
     const max = this.server.maxHeaderBytes;
     const end = buf.indexOf(CRLFCRLF, this.scanFrom);
     if (end < 0) {
-      if (buf.length > max) throw new HeadersTooLargeError('request head over the 16 KiB limit');
+      // Over the limit only once the head's end cannot be within it: its CRLF CRLF may be arriving in pieces.
+      if (buf.length > max + 3) throw new HeadersTooLargeError('request head over the 16 KiB limit');
       this.scanFrom = Math.max(0, buf.length - 3);
       return false;
     }
@@ -173,6 +174,9 @@ export class Connection implements AnswerSink {
     const conn = ((head.headers.connection as string | undefined) ?? '').toLowerCase();
     this.keepAlive =
       head.version === '1.1' ? !/(^|,)\s*close\s*(,|$)/.test(conn) : /(^|,)\s*keep-alive\s*(,|$)/.test(conn);
+    // A request asking to upgrade is answered as HTTP (no protocol is switched to) and is the connection's
+    // last: what follows it is the other protocol's bytes, never read as requests (llhttp stops there too).
+    if (head.headers.upgrade !== undefined && /(^|,)\s*upgrade\s*(,|$)/.test(conn)) this.keepAlive = false;
     this.framing = framing;
     const limit = this.server.options.bodyLimitBytes;
     const body = new Body(limit, framing.kind === 'length' ? framing.length : null);
@@ -218,8 +222,10 @@ export class Connection implements AnswerSink {
       if (body.refused) return this.readBody();
       if (!step.done) return false;
     }
-    body.end();
+    // 'answering' before the reader hears of the body: an answer given from inside its callback must see
+    // the body as read (else it would close the connection) and leave the state at 'head' for the next request.
     this.state = 'answering';
+    body.end();
     return true;
   }
 

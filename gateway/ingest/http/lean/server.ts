@@ -19,7 +19,7 @@
  * `headersTimeoutMs`, or a body not complete within `requestTimeoutMs` of the request's first byte, is
  * answered 408 (slowloris). A response sent before its request's body was read closes the connection. While
  * the server is closing, answers carry `Connection: close`.
- * test/integration/http-differential.test.ts checks the parser against Node's own (llhttp).
+ * test/security/http-differential.test.ts checks the parser against Node's own (llhttp), docs/design/lean-http.md says how.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
