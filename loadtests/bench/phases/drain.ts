@@ -1,8 +1,9 @@
 /** (c) drain: a `--drain-points` backlog written into a store file, then forwarded to cloud-sim by a fresh gateway. */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { TARGETS, waitForEmptyQueue } from '../context.js';
-import { fillBacklog } from '../fill-backlog.js';
+import type { fillBacklog as FillBacklog } from '../fill-backlog.js';
 import { collector, fmt, log } from '../results.js';
 import type { Phase } from './phase.js';
 
@@ -17,6 +18,9 @@ export const drainPhase: Phase = {
     mkdirSync(join(ddir, 'data'), { recursive: true });
     log(`drain: writing a ${fmt(drainPoints)}-point backlog over ${drainDevices} devices`);
     const t0 = performance.now();
+    // Written by the measured tree's own store code: a baseline tree opens only the schema it knows.
+    const module = pathToFileURL(join(ctx.root, 'dist/loadtests/bench/fill-backlog.js')).href;
+    const { fillBacklog } = (await import(module)) as { fillBacklog: typeof FillBacklog };
     const { bytes } = await fillBacklog(join(ddir, 'data', 'tago-edge.db'), drainPoints, drainDevices);
     log(`drain: backlog written in ${fmt((performance.now() - t0) / 1000, 1)} s (${fmt(bytes / 1024 ** 2, 0)} MB)`);
     const t1 = performance.now();
