@@ -14,6 +14,8 @@ interface JsonSchema {
   default?: unknown;
   description?: string;
   anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  const?: unknown;
   format?: string;
   minimum?: number;
   maximum?: number;
@@ -41,6 +43,17 @@ function rows(schema: JsonSchema, prefix: string, out: string[]): void {
     const path = prefix ? `${prefix}.${key}` : key;
     if (prop.type === 'object' && prop.properties) {
       rows(prop, path, out);
+      continue;
+    }
+    // A union of object shapes told apart by `type` (routes[].destination): each shape's keys, under its type.
+    const shapes = (prop.oneOf ?? prop.anyOf ?? []).filter((v) => v.type === 'object' && v.properties?.type?.const);
+    if (shapes.length > 0) {
+      const types = shapes.map((v) => `\`${String(v.properties?.type?.const)}\``).join(' \\| ');
+      out.push(`| \`${path}.type\` | ${types} | — | ${prop.description ?? ''} |`);
+      for (const v of shapes) {
+        const { type: _type, ...rest } = v.properties ?? {};
+        rows({ properties: rest }, `${path}(${String(v.properties?.type?.const)})`, out);
+      }
       continue;
     }
     if (prop.type === 'array' && prop.items?.type === 'object' && prop.items.properties) {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseCidr } from '../admission/address-list.js';
+import { routesSchema } from './routes-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const cidr = z.string().superRefine((text, ctx) => {
@@ -227,6 +228,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    routes: routesSchema,
     store: z
       .object({
         dir: z.string().default('./data').describe('data directory'),

@@ -6,7 +6,16 @@
 import { StoreFullError } from '../errors.js';
 import { events } from '../events.js';
 import type { DataRecord } from '../model.js';
-import type { DeadLetter, DeadLetterInput, PendingBatch, Store, StoreStats } from './store.js';
+import { parseQueueKey } from './queue-key.js';
+import type {
+  DeadLetter,
+  DeadLetterInput,
+  KeyFilter,
+  PendingBatch,
+  QueueShare,
+  Store,
+  StoreStats,
+} from './store.js';
 
 interface Row {
   id: number;
@@ -62,14 +71,27 @@ export class MemoryStore implements Store {
     return this.bytes + bytes <= this.opts.maxBytes;
   }
 
-  pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[] {
+  pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: KeyFilter): string[] {
     const out: Array<{ token: string; at: number }> = []; // `at`: the head id (append order)
     for (const [token, q] of this.queues) {
-      if (q.length === 0 || exclude?.has(token)) continue;
+      if (q.length === 0 || exclude?.has(token) || (owns !== undefined && !owns(token))) continue;
       out.push({ token, at: (q[0] as Row).id });
     }
     out.sort((a, b) => a.at - b.at);
     return out.slice(0, limit).map((o) => o.token);
+  }
+
+  queueShare(owns: KeyFilter): QueueShare {
+    const share = { depthPoints: 0, depthBytes: 0, oldestAgeMs: 0 };
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const [token, q] of this.queues) {
+      if (q.length === 0 || !owns(token)) continue;
+      share.depthPoints += q.length;
+      for (const r of q) share.depthBytes += r.bytes;
+      oldest = Math.min(oldest, (q[0] as Row).at);
+    }
+    if (Number.isFinite(oldest)) share.oldestAgeMs = Math.max(0, Date.now() - oldest);
+    return share;
   }
 
   pendingBytes(token: string): number {
@@ -98,6 +120,9 @@ export class MemoryStore implements Store {
       records: parts.map((p) => JSON.parse(p) as DataRecord),
       bytes: Buffer.byteLength(body),
       body,
+      get entries() {
+        return ids.map((id, i) => ({ id, records: [JSON.parse(parts[i] as string) as DataRecord] }));
+      },
     };
   }
 
@@ -138,6 +163,7 @@ export class MemoryStore implements Store {
       reason,
       message,
       records: rows.map((r) => JSON.parse(r.json)),
+      ...(parseQueueKey(token).route !== null ? { route: parseQueueKey(token).route as string } : {}),
       createdAt: new Date().toISOString(),
     });
     events.deadLetter.publish({ deviceId: this.opts.deviceIdOf?.(token) ?? '', reason, points: rows.length });

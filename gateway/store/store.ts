@@ -30,6 +30,22 @@ export interface PendingBatch {
   bytes: number;
   /** The JSON array text, ready to send (built from the stored rows without re-serialising). */
   body: string;
+  /**
+   * The records by stored entry (parsed when read): a destination that keys each point (the PostgreSQL
+   * route) names a point by its entry's id and its place in it, the same on every redelivery.
+   */
+  readonly entries: ReadonlyArray<{ id: number; records: DataRecord[] }>;
+}
+
+/** Which queue keys a caller reads (one route's, see gateway/routes/route-space.ts); every key when absent. */
+export type KeyFilter = (key: string) => boolean;
+
+/** One part of the queue's depth (one route's keys). */
+export interface QueueShare {
+  depthPoints: number;
+  depthBytes: number;
+  /** Milliseconds since the oldest of these points was appended; 0 when none. */
+  oldestAgeMs: number;
 }
 
 export interface StoreStats {
@@ -50,6 +66,8 @@ export interface DeadLetter {
   /** The records, or, for a publish that failed parsing, the raw payload record. */
   records: unknown[];
   topic?: string;
+  /** The route whose queue it left, when not the primary TagoIO route (gateway/store/queue-key.ts). */
+  route?: string;
   createdAt: string;
 }
 
@@ -70,8 +88,10 @@ export interface DeadLetterInput {
 export interface PointQueue {
   /** Durably appends a device's records. Resolves after the commit; rejects StoreFullError / StoreWriteError. */
   append(token: string, records: DataRecord[]): Promise<void>;
-  /** Tokens that have pending points, oldest first; excludes the given tokens. */
-  pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[];
+  /** Tokens (queue keys) that have pending points, oldest first; excludes the given ones, keeps those `owns` takes. */
+  pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: KeyFilter): string[];
+  /** The depth of the keys `owns` takes (per-route figures; walks the pending devices, not per message). */
+  queueShare(owns: KeyFilter): QueueShare;
   /** How many bytes of one device's points are pending (counted as `maxBytes` counts them); 0 if none. */
   pendingBytes(token: string): number;
   /** The oldest pending points of one device, up to `maxBytes` of JSON (at least one stored entry). */

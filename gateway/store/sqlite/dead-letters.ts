@@ -9,6 +9,7 @@
  * Invariants: a point is never in both `points` and `dead_letters`, nor in neither (a job whose row is
  * gone meanwhile rolls back whole); every move publishes `events.deadLetter` once; `count` follows the table.
  */
+import { parseQueueKey } from '../queue-key.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../../clock.js';
 import { events } from '../../events.js';
@@ -153,6 +154,9 @@ export class SqliteDeadLetters {
         message: d?.message ?? '(dead letter unreadable: it failed authentication)',
         records: d?.records ?? [],
         ...(d?.topic !== undefined ? { topic: d.topic } : {}),
+        ...(typeof d?.token === 'string' && parseQueueKey(d.token).route !== null
+          ? { route: parseQueueKey(d.token).route as string }
+          : {}),
         createdAt: new Date(r.created_at).toISOString(),
       };
     });

@@ -158,13 +158,27 @@ export class QueueLedger {
   }
 
   /** Tokens with pending points, oldest head first, without those in `exclude`. */
-  pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[] {
+  pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: (token: string) => boolean): string[] {
     const out: Array<[string, number]> = [];
     for (const [token, e] of this.entries) {
-      if (!exclude?.has(token)) out.push([token, e.oldestId]);
+      if (!exclude?.has(token) && (owns === undefined || owns(token))) out.push([token, e.oldestId]);
     }
     out.sort((a, b) => a[1] - b[1]);
     return out.slice(0, limit).map((o) => o[0]);
+  }
+
+  /** Points, bytes and the oldest head id of the devices `owns` takes (0 when none). */
+  share(owns: (token: string) => boolean): { points: number; bytes: number; oldestId: number } {
+    let points = 0;
+    let bytes = 0;
+    let oldestId = 0;
+    for (const [token, e] of this.entries) {
+      if (!owns(token)) continue;
+      points += e.count;
+      bytes += e.bytes;
+      if (oldestId === 0 || e.oldestId < oldestId) oldestId = e.oldestId;
+    }
+    return { points, bytes, oldestId };
   }
 
   pendingBytes(token: string): number {

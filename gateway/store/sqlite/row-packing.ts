@@ -116,5 +116,8 @@ export function pendingBatch(
     },
     bytes: bytes - 1,
     body: `[${parts.join(',')}]`,
+    get entries() {
+      return ids.map((id, i) => ({ id, records: JSON.parse(`[${parts[i]}]`) as DataRecord[] }));
+    },
   };
 }

@@ -30,7 +30,15 @@ import { ShuttingDownError, StoreFullError, StoreWriteError } from '../../errors
 import { events } from '../../events.js';
 import type { DataRecord } from '../../model.js';
 import type { Cipher } from '../encryption.js';
-import type { DeadLetter, DeadLetterInput, PendingBatch, Store, StoreStats } from '../store.js';
+import type {
+  DeadLetter,
+  DeadLetterInput,
+  KeyFilter,
+  PendingBatch,
+  QueueShare,
+  Store,
+  StoreStats,
+} from '../store.js';
 import { type Codec, codecFor } from './codec.js';
 import { type CommitJob, type CommitResult, CommitWriter, type Step, type StepResult } from './commit-thread.js';
 import { SqliteDeadLetters } from './dead-letters.js';
@@ -195,8 +203,18 @@ export class SqliteStore implements Store {
     return new Promise<void>((resolve, reject) => this.group.ack({ ids, resolve, reject }));
   }
 
-  pendingTokens(limit: number, exclude?: ReadonlySet<string>): string[] {
-    return this.ledger.pendingTokens(limit, exclude);
+  pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: KeyFilter): string[] {
+    return this.ledger.pendingTokens(limit, exclude, owns);
+  }
+
+  queueShare(owns: KeyFilter): QueueShare {
+    const s = this.ledger.share(owns);
+    const at = s.oldestId === 0 ? undefined : (this.st.createdAt.get(s.oldestId) as number | undefined);
+    return {
+      depthPoints: s.points,
+      depthBytes: s.bytes,
+      oldestAgeMs: at === undefined ? 0 : Math.max(0, this.clock.now() - at),
+    };
   }
 
   pendingBytes(token: string): number {

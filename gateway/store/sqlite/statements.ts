@@ -36,6 +36,7 @@ export function prepareStatements(db: Database.Database) {
     /** The rows outside the index: at open and reload (a full scan), and for one device found out of step. */
     unindexed: db.prepare('SELECT id, token, bytes, points FROM points WHERE in_index = 0 ORDER BY id'),
     unindexedOfToken: db.prepare('SELECT id FROM points WHERE token = ? AND in_index = 0 ORDER BY id').pluck(),
+    createdAt: db.prepare('SELECT created_at FROM points WHERE id = ?').pluck(),
     firstOverall: db.prepare('SELECT id, created_at FROM points ORDER BY id LIMIT 1'),
     // The partial index covers it (no table reads, no sort); unindexed rows are added from `unindexed`.
     heads: db.prepare(
