@@ -1,0 +1,216 @@
+/**
+ * The MQTT destination: another cloud's broker (AWS IoT Core, Azure IoT Hub, any MQTT 3.1.1 broker) as a
+ * route. One client per route, MQTT 3.1.1 with a clean session, opened on the first delivery and kept.
+ * A batch is one message (the batch's JSON array) on the expanded topic, or with `{variable}` in the
+ * template one message per point (the record's JSON) on each point's topic; every message is QoS 1.
+ *
+ * Invariants:
+ * - `delivered` only once the broker has PUBACKed every message of the batch: a PUBACK means the broker
+ *   took ownership of the message [MQTT-4.3.2-4]; anything short of that is `retry`.
+ * - A message answered `retry` is never sent again by MQTT.js on its own (the forwarder resends it, with the
+ *   rest of its batch): the client never reconnects (reconnectPeriod 0), and a lost, stalled or refused
+ *   connection is ended and its in-memory store dropped with it; the next delivery opens a new client.
+ *   Messages are published only while connected, so nothing waits in MQTT.js's offline queue either.
+ *   Duplicates on the wire can happen (a PUBACK lost with the connection); losses cannot.
+ * - A topic value (device name or id, variable) is one topic level: `/`, `+`, `#`, `$`, `%` and NUL are
+ *   percent-encoded, so a device can never add levels, wildcards or a `$SYS`-like prefix.
+ * - `deliver` never rejects; a broker outage is an outcome and a log line, never an unhandled error.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { DestinationConfig } from '../../config/routes-schema.js';
+import type { Logger } from '../../log.js';
+import { type Delivery, type DeliveryOutcome, type Destination, errorText } from '../destination.js';
+
+type MqttConfig = Extract<DestinationConfig, { type: 'mqtt' }>;
+
+/** An open connection, a promise that settles with why when it is gone, and a way to end it saying why. */
+interface Link {
+  client: MqttClient;
+  lost: Promise<string>;
+  end(why: string): void;
+}
+
+const CONNACK: Record<number, string> = {
+  1: 'unacceptable protocol version',
+  2: 'client id rejected',
+  3: 'server unavailable',
+  4: 'bad username or password',
+  5: 'not authorized',
+};
+
+/** One topic level: the characters MQTT gives a meaning to, percent-encoded (`%` too, so it is reversible). */
+export function topicLevel(value: string): string {
+  return value.replace(/[%/+#$\0]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/** Why a connection failed, for an operator: CONNACK refusals and TLS errors say which they are. */
+function describe(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number' && CONNACK[code]) {
+    return `broker refused the connection: CONNACK ${code} (${CONNACK[code]}); check username, password and client certificate`;
+  }
+  if (typeof code === 'string' && /SSL|TLS|CERT/.test(code)) return `TLS: ${errorText(err)} (${code})`;
+  return errorText(err);
+}
+
+function readPem(route: string, key: 'caFile' | 'certFile' | 'keyFile', path: string | undefined): Buffer | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(
+      `routes[${route}].destination.${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? errorText(err)}`,
+    );
+  }
+}
+
+export class MqttDestination implements Destination {
+  readonly type = 'mqtt';
+  private readonly options: IClientOptions;
+  private readonly log: Logger;
+  private link: Link | null = null;
+  private opening: Promise<Link> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly config: MqttConfig,
+    opts: { route: string; log: Logger },
+  ) {
+    this.log = opts.log.child({ route: opts.route, destination: 'mqtt' });
+    const ca = readPem(opts.route, 'caFile', config.caFile);
+    const cert = readPem(opts.route, 'certFile', config.certFile);
+    const key = readPem(opts.route, 'keyFile', config.keyFile);
+    // Wildcards are for subscribers; a broker disconnects a client that publishes on one.
+    if (/[+#]/.test(config.topic.replace(/\{(device|deviceId|variable)\}/g, ''))) {
+      throw new Error(`routes[${opts.route}].destination.topic: "${config.topic}" contains + or # (MQTT wildcards)`);
+    }
+    this.options = {
+      // AWS IoT Core and Azure IoT Hub speak 3.1.1; a clean session keeps no state on either side that
+      // could deliver a message we answered `retry` for.
+      protocolVersion: 4,
+      clean: true,
+      clientId: config.clientId ?? `tago-edge-${opts.route}`,
+      reconnectPeriod: 0,
+      connectTimeout: config.timeoutMs,
+      queueQoSZero: false,
+      resubscribe: false,
+      ...(config.username === undefined ? {} : { username: config.username }),
+      ...(config.password === undefined ? {} : { password: config.password }),
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+    };
+  }
+
+  async deliver(delivery: Delivery): Promise<DeliveryOutcome> {
+    if (this.closed) return { kind: 'retry', error: 'destination closed' };
+    let link: Link;
+    try {
+      link = await this.connection();
+    } catch (err) {
+      return { kind: 'retry', error: errorText(err) };
+    }
+    const acks: Promise<void>[] = [];
+    for (const { topic, payload } of this.messages(delivery)) {
+      // Only while connected: a publish on a closed client would wait in MQTT.js's offline queue.
+      if (!link.client.connected) break;
+      acks.push(link.client.publishAsync(topic, payload, { qos: 1 }).then(() => undefined));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`no PUBACK within ${this.config.timeoutMs} ms`), this.config.timeoutMs);
+    });
+    // Rejections of the publishes are read here (Promise.all) or swallowed: the race's loser must not
+    // become an unhandled rejection.
+    const all = Promise.all(acks).then(
+      () => (acks.length === this.count(delivery) ? null : 'connection lost while publishing'),
+      (err: unknown) => `connection lost before PUBACK: ${errorText(err)}`,
+    );
+    const failure = await Promise.race([all, link.lost.then((why) => `connection lost: ${why}`), timeout]);
+    clearTimeout(timer);
+    if (failure === null) return { kind: 'delivered' };
+    // A connection that lost a PUBACK is not trusted again; ending it drops MQTT.js's store of our
+    // unacknowledged publishes, which it would otherwise keep.
+    link.end(failure);
+    return { kind: 'retry', error: failure };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const link = this.link ?? (await this.opening?.catch(() => null)) ?? null;
+    this.link = null;
+    if (link) await link.client.endAsync(true);
+  }
+
+  private count(delivery: Delivery): number {
+    return this.config.topic.includes('{variable}') ? delivery.batch.records.length : 1;
+  }
+
+  private *messages({ device, batch }: Delivery): Generator<{ topic: string; payload: string }> {
+    const base = this.config.topic
+      .replaceAll('{device}', topicLevel(device.name))
+      .replaceAll('{deviceId}', topicLevel(device.id));
+    if (!base.includes('{variable}')) {
+      yield { topic: base, payload: batch.body };
+      return;
+    }
+    for (const record of batch.records) {
+      yield { topic: base.replaceAll('{variable}', topicLevel(record.variable)), payload: JSON.stringify(record) };
+    }
+  }
+
+  /** The open connection, or a new one (one connect at a time, shared by concurrent deliveries). */
+  private connection(): Promise<Link> {
+    if (this.link?.client.connected) return Promise.resolve(this.link);
+    this.opening ??= this.open().finally(() => {
+      this.opening = null;
+    });
+    return this.opening;
+  }
+
+  private open(): Promise<Link> {
+    const client = mqtt.connect(this.config.url, this.options);
+    return new Promise<Link>((resolve, reject) => {
+      let lastError = '';
+      let connected = false;
+      let markLost: (why: string) => void = () => {};
+      const lost = new Promise<string>((r) => {
+        markLost = r;
+      });
+      const link: Link = {
+        client,
+        lost,
+        end: (why) => {
+          lastError ||= why;
+          if (this.link === link) this.link = null;
+          client.end(true);
+        },
+      };
+      // An 'error' without a listener would be thrown by the emitter: every error is kept for the outcome.
+      client.on('error', (err) => {
+        lastError ||= describe(err);
+      });
+      client.once('connect', () => {
+        connected = true;
+        this.link = link;
+        this.log.info({ url: this.config.url }, 'mqtt destination connected');
+        resolve(link);
+      });
+      client.once('close', () => {
+        const why = lastError || 'connection closed by the broker';
+        markLost(why);
+        reject(new Error(why)); // no-op once connected
+        if (this.link === link) this.link = null;
+        if (!this.closed) {
+          this.log.warn(
+            { url: this.config.url, error: why },
+            connected ? 'mqtt destination disconnected' : 'mqtt destination cannot connect',
+          );
+        }
+        // Never reconnects (reconnectPeriod 0); ending it answers every pending publish with an error.
+        client.end(true);
+      });
+    });
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The `mqtt` route destination alone against a real mosquitto standing in for another cloud's broker:
+ * TLS with client certificates (AWS IoT Core's way) and TLS with a username and password (Azure IoT Hub's
+ * way). A subscriber with its own client certificate sees what the destination published. The outcomes
+ * are the forwarder's contract: `delivered` only after every PUBACK, `retry` for everything else, and
+ * never a rejection or a crash while the broker is down, stalled or refusing.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { type DestinationConfig, routeSchema } from '../../gateway/config/routes-schema.js';
+import { createLogger } from '../../gateway/log.js';
+import type { DataRecord } from '../../gateway/model.js';
+import type { Delivery } from '../../gateway/routes/destination.js';
+import { MqttDestination } from '../../gateway/routes/destinations/mqtt.js';
+import { waitFor } from '../helpers/stack.js';
+import { startTlsMosquitto, type TlsMosquitto } from '../helpers/tls-mosquitto.js';
+
+type MqttConfig = Extract<DestinationConfig, { type: 'mqtt' }>;
+
+let broker: TlsMosquitto;
+beforeAll(async () => {
+  broker = await startTlsMosquitto();
+});
+afterAll(() => broker?.destroy());
+
+/** The destination's config as the gateway would parse it (defaults applied). */
+function config(destination: Record<string, unknown>): MqttConfig {
+  const route = routeSchema.parse({ name: 'cloud', destination: { type: 'mqtt', ...destination } });
+  return route.destination as MqttConfig;
+}
+
+function destination(over: Record<string, unknown> = {}): MqttDestination {
+  const certs = { caFile: broker.caFile, certFile: broker.certFile, keyFile: broker.keyFile };
+  const d = new MqttDestination(config({ url: broker.url, timeoutMs: 5_000, ...certs, ...over }), {
+    route: 'cloud',
+    log: createLogger('silent'),
+  });
+  onTestFinished(() => d.close());
+  return d;
+}
+
+let entryId = 0;
+function records(...values: number[]): DataRecord[] {
+  return values.map((value, i) => ({
+    variable: i % 2 ? 'humidity' : 'temperature',
+    value,
+    time: '2026-01-01T00:00:00.000Z',
+  }));
+}
+
+/** A delivery as the forwarder builds it from a stored batch (body = the records' JSON array). */
+function delivery(name: string, recs: DataRecord[], id = 'dev-1'): Delivery {
+  const body = JSON.stringify(recs);
+  const eid = ++entryId;
+  return {
+    token: 'tok-never-published',
+    device: { id, name },
+    batch: {
+      token: 'tok-never-published',
+      ids: [eid],
+      points: recs.length,
+      records: recs,
+      bytes: Buffer.byteLength(body),
+      body,
+      entries: [{ id: eid, records: recs }],
+    },
+  };
+}
+
+/** A subscriber with its own client certificate: every message on `filter`, in arrival order. */
+async function subscribe(filter: string) {
+  const client = await mqtt.connectAsync(broker.url, {
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    ca: readFileSync(broker.caFile),
+    cert: readFileSync(broker.certFile),
+    key: readFileSync(broker.keyFile),
+    clientId: `sub-${Math.random().toString(16).slice(2)}`,
+  });
+  onTestFinished(() => client.endAsync(true));
+  const got: Array<{ topic: string; payload: string }> = [];
+  client.on('message', (topic, payload) => got.push({ topic, payload: payload.toString() }));
+  await client.subscribeAsync(filter, { qos: 1 });
+  return got;
+}
+
+describe('mqtt destination (mosquitto over TLS)', () => {
+  it('publishes a batch as its JSON array on the expanded topic, delivered on the PUBACK', async () => {
+    const got = await subscribe('devices/#');
+    const d = destination();
+    const first = records(21.5, 40);
+    expect(await d.deliver(delivery('sensor-1', first))).toEqual({ kind: 'delivered' });
+    const second = records(22);
+    expect(await d.deliver(delivery('sensor-1', second))).toEqual({ kind: 'delivered' });
+    await waitFor(() => got.length >= 2);
+    expect(got).toEqual([
+      { topic: 'devices/sensor-1/messages/events/', payload: JSON.stringify(first) },
+      { topic: 'devices/sensor-1/messages/events/', payload: JSON.stringify(second) },
+    ]);
+    expect(got.map((m) => m.payload).join()).not.toContain('tok-never-published');
+  });
+
+  it('with {variable} publishes one message per point, each the record’s JSON', async () => {
+    const got = await subscribe('plant/#');
+    const d = destination({ topic: 'plant/{deviceId}/{device}/{variable}' });
+    const recs = records(1, 2, 3);
+    expect(await d.deliver(delivery('boiler', recs, 'id-7'))).toEqual({ kind: 'delivered' });
+    await waitFor(() => got.length >= 3);
+    expect(got).toEqual([
+      { topic: 'plant/id-7/boiler/temperature', payload: JSON.stringify(recs[0]) },
+      { topic: 'plant/id-7/boiler/humidity', payload: JSON.stringify(recs[1]) },
+      { topic: 'plant/id-7/boiler/temperature', payload: JSON.stringify(recs[2]) },
+    ]);
+  });
+
+  it('keeps a device name with /, + or # in one topic level', async () => {
+    const got = await subscribe('esc/+/data');
+    const d = destination({ topic: 'esc/{device}/data' });
+    for (const name of ['a/b', 'x+y', 'h#sh', '$SYS']) {
+      expect(await d.deliver(delivery(name, records(5)))).toEqual({ kind: 'delivered' });
+    }
+    await waitFor(() => got.length >= 4);
+    expect(got.map((m) => m.topic)).toEqual(['esc/a%2Fb/data', 'esc/x%2By/data', 'esc/h%23sh/data', 'esc/%24SYS/data']);
+  });
+
+  it('without a client certificate answers retry naming the TLS refusal, and again on the next try', async () => {
+    const d = destination({ certFile: undefined, keyFile: undefined });
+    for (let i = 0; i < 2; i++) {
+      const outcome = await d.deliver(delivery('sensor-1', records(1)));
+      expect(outcome).toMatchObject({ kind: 'retry', error: expect.stringMatching(/^TLS: .*certificate/i) });
+    }
+  });
+
+  it('username and password: wrong ones are CONNACK 5 (retry, nothing dropped), right ones deliver', async () => {
+    const got = await subscribe('azure/#');
+    const base = { url: broker.passwordUrl, topic: 'azure/{device}', certFile: undefined, keyFile: undefined };
+    const wrong = destination({ ...base, username: broker.username, password: 'expired-sas-token' });
+    expect(await wrong.deliver(delivery('sensor-1', records(1)))).toEqual({
+      kind: 'retry',
+      error: expect.stringMatching(/CONNACK 5 \(not authorized\)/),
+    });
+    const right = destination({ ...base, username: broker.username, password: broker.password });
+    const recs = records(2);
+    expect(await right.deliver(delivery('sensor-1', recs))).toEqual({ kind: 'delivered' });
+    await waitFor(() => got.length >= 1);
+    expect(got).toEqual([{ topic: 'azure/sensor-1', payload: JSON.stringify(recs) }]);
+  });
+
+  it('broker stopped: retry without a crash; started again: delivered on a new connection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    onTestFinished(() => {
+      process.off('unhandledRejection', onUnhandled);
+    });
+    const d = destination({ topic: 'outage/{device}' });
+    expect(await d.deliver(delivery('sensor-1', records(1)))).toEqual({ kind: 'delivered' });
+    await broker.stop();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const outcome = await d.deliver(delivery('sensor-1', records(2)));
+        expect(outcome).toMatchObject({ kind: 'retry', error: expect.stringMatching(/ECONNREFUSED|connection/) });
+      }
+    } finally {
+      await broker.start();
+    }
+    const got = await subscribe('outage/#');
+    const recs = records(3);
+    expect(await d.deliver(delivery('sensor-1', recs))).toEqual({ kind: 'delivered' });
+    await waitFor(() => got.length >= 1);
+    expect(got).toEqual([{ topic: 'outage/sensor-1', payload: JSON.stringify(recs) }]);
+    await new Promise((r) => setImmediate(r));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('a broker that takes the publish but never PUBACKs: retry after timeoutMs, never resent on its own', async () => {
+    const got = await subscribe('stall/#');
+    const d = destination({ topic: 'stall/{device}', timeoutMs: 1_000 });
+    expect(await d.deliver(delivery('sensor-1', records(0)))).toEqual({ kind: 'delivered' });
+    broker.pause();
+    let outcome: Awaited<ReturnType<MqttDestination['deliver']>>;
+    try {
+      outcome = await d.deliver(delivery('sensor-1', records(1)));
+    } finally {
+      broker.resume();
+    }
+    expect(outcome).toEqual({ kind: 'retry', error: 'no PUBACK within 1000 ms' });
+    // The forwarder resends the batch; the destination itself must not (a new connection, a fresh store).
+    expect(await d.deliver(delivery('sensor-1', records(2)))).toEqual({ kind: 'delivered' });
+    await waitFor(() => got.some((m) => m.payload === JSON.stringify(records(2))));
+    const copies = got.filter((m) => m.payload === JSON.stringify(records(1))).length;
+    expect(copies).toBeLessThanOrEqual(1);
+  });
+
+  it('after close() answers retry', async () => {
+    const d = destination({ topic: 'closed/{device}' });
+    expect(await d.deliver(delivery('sensor-1', records(1)))).toEqual({ kind: 'delivered' });
+    await d.close();
+    expect(await d.deliver(delivery('sensor-1', records(2)))).toEqual({ kind: 'retry', error: 'destination closed' });
+  });
+
+  it('refuses to start with a TLS file it cannot read or a wildcard topic, naming the config path', () => {
+    expect(() => destination({ certFile: '/nonexistent/client.crt' })).toThrow(
+      'routes[cloud].destination.certFile: cannot read /nonexistent/client.crt: ENOENT',
+    );
+    expect(() => destination({ topic: 'plant/+/{device}' })).toThrow(
+      /routes\[cloud\]\.destination\.topic: .*wildcards/,
+    );
+  });
+});
