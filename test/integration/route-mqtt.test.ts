@@ -13,6 +13,7 @@ import { createLogger } from '../../gateway/log.js';
 import type { DataRecord } from '../../gateway/model.js';
 import type { Delivery } from '../../gateway/routes/destination.js';
 import { MqttDestination } from '../../gateway/routes/destinations/mqtt.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitFor } from '../helpers/stack.js';
 import { startTlsMosquitto, type TlsMosquitto } from '../helpers/tls-mosquitto.js';
 
@@ -30,11 +31,13 @@ function config(destination: Record<string, unknown>): MqttConfig {
   return route.destination as MqttConfig;
 }
 
-function destination(over: Record<string, unknown> = {}): MqttDestination {
+/** The PUBACK timeout and the reconnect hold run on `clock`; MQTT.js's own connect timeout on real time. */
+function destination(over: Record<string, unknown> = {}, clock = new ManualClock()): MqttDestination {
   const certs = { caFile: broker.caFile, certFile: broker.certFile, keyFile: broker.keyFile };
   const d = new MqttDestination(config({ url: broker.url, timeoutMs: 5_000, ...certs, ...over }), {
     route: 'cloud',
     log: createLogger('silent'),
+    clock,
   });
   onTestFinished(() => d.close());
   return d;
@@ -124,12 +127,16 @@ describe('mqtt destination (mosquitto over TLS)', () => {
     expect(got.map((m) => m.topic)).toEqual(['esc/a%2Fb/data', 'esc/x%2By/data', 'esc/h%23sh/data', 'esc/%24SYS/data']);
   });
 
-  it('without a client certificate answers retry naming the TLS refusal, and again on the next try', async () => {
-    const d = destination({ certFile: undefined, keyFile: undefined });
-    for (let i = 0; i < 2; i++) {
-      const outcome = await d.deliver(delivery('sensor-1', records(1)));
-      expect(outcome).toMatchObject({ kind: 'retry', error: expect.stringMatching(/^TLS: .*certificate/i) });
-    }
+  it('without a client certificate answers retry naming the TLS refusal, and again after the hold', async () => {
+    const clock = new ManualClock();
+    const d = destination({ certFile: undefined, keyFile: undefined }, clock);
+    const refused = {
+      kind: 'retry',
+      error: 'TLS: tlsv13 alert certificate required (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)',
+    };
+    expect(await d.deliver(delivery('sensor-1', records(1)))).toEqual({ ...refused, retryAfterMs: 1_000 });
+    clock.advance(1_000);
+    expect(await d.deliver(delivery('sensor-1', records(1)))).toEqual({ ...refused, retryAfterMs: 2_000 });
   });
 
   it('username and password: wrong ones are CONNACK 5 (retry, nothing dropped), right ones deliver', async () => {
@@ -138,7 +145,8 @@ describe('mqtt destination (mosquitto over TLS)', () => {
     const wrong = destination({ ...base, username: broker.username, password: 'expired-sas-token' });
     expect(await wrong.deliver(delivery('sensor-1', records(1)))).toEqual({
       kind: 'retry',
-      error: expect.stringMatching(/CONNACK 5 \(not authorized\)/),
+      error: expect.stringMatching(/^broker refused the connection: CONNACK 5 \(not authorized\)/),
+      retryAfterMs: 1_000,
     });
     const right = destination({ ...base, username: broker.username, password: broker.password });
     const recs = records(2);
@@ -147,24 +155,36 @@ describe('mqtt destination (mosquitto over TLS)', () => {
     expect(got).toEqual([{ topic: 'azure/sensor-1', payload: JSON.stringify(recs) }]);
   });
 
-  it('broker stopped: retry without a crash; started again: delivered on a new connection', async () => {
+  it('broker stopped: retry without a crash, one connect per hold; started again: delivered', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
     process.on('unhandledRejection', onUnhandled);
     onTestFinished(() => {
       process.off('unhandledRejection', onUnhandled);
     });
-    const d = destination({ topic: 'outage/{device}' });
+    const clock = new ManualClock();
+    const d = destination({ topic: 'outage/{device}' }, clock);
     expect(await d.deliver(delivery('sensor-1', records(1)))).toEqual({ kind: 'delivered' });
     await broker.stop();
+    let lost: unknown;
+    let held: unknown;
     try {
-      for (let i = 0; i < 2; i++) {
-        const outcome = await d.deliver(delivery('sensor-1', records(2)));
-        expect(outcome).toMatchObject({ kind: 'retry', error: expect.stringMatching(/ECONNREFUSED|connection/) });
-      }
+      lost = await d.deliver(delivery('sensor-1', records(2)));
+      clock.advance(400);
+      held = await d.deliver(delivery('sensor-2', records(2)));
     } finally {
       await broker.start();
     }
+    const refused = expect.stringMatching(/^connect ECONNREFUSED 127\.0\.0\.1:/);
+    expect(lost).toEqual({ kind: 'retry', error: refused, retryAfterMs: 1_000 });
+    // Within the hold nothing connects, even though the broker is back.
+    expect(held).toEqual({ kind: 'retry', error: refused, retryAfterMs: 600 });
+    expect(await d.deliver(delivery('sensor-1', records(2)))).toEqual({
+      kind: 'retry',
+      error: refused,
+      retryAfterMs: 600,
+    });
+    clock.advance(600);
     const got = await subscribe('outage/#');
     const recs = records(3);
     expect(await d.deliver(delivery('sensor-1', recs))).toEqual({ kind: 'delivered' });
@@ -176,12 +196,18 @@ describe('mqtt destination (mosquitto over TLS)', () => {
 
   it('a broker that takes the publish but never PUBACKs: retry after timeoutMs, never resent on its own', async () => {
     const got = await subscribe('stall/#');
-    const d = destination({ topic: 'stall/{device}', timeoutMs: 1_000 });
+    const clock = new ManualClock();
+    const d = destination({ topic: 'stall/{device}', timeoutMs: 1_000 }, clock);
     expect(await d.deliver(delivery('sensor-1', records(0)))).toEqual({ kind: 'delivered' });
     broker.pause();
-    let outcome: Awaited<ReturnType<MqttDestination['deliver']>>;
+    let outcome: unknown;
     try {
-      outcome = await d.deliver(delivery('sensor-1', records(1)));
+      const pending = d.deliver(delivery('sensor-1', records(1)));
+      await waitFor(() => clock.pending === 1); // published, waiting for the PUBACK
+      clock.advance(999);
+      expect(clock.pending).toBe(1);
+      clock.advance(1);
+      outcome = await pending;
     } finally {
       broker.resume();
     }
@@ -191,6 +217,24 @@ describe('mqtt destination (mosquitto over TLS)', () => {
     await waitFor(() => got.some((m) => m.payload === JSON.stringify(records(2))));
     const copies = got.filter((m) => m.payload === JSON.stringify(records(1))).length;
     expect(copies).toBeLessThanOrEqual(1);
+  });
+
+  it('connection lost with a publish unacknowledged: retry, and MQTT.js never sends it again on its own', async () => {
+    const d = destination({ topic: 'lost/{device}' });
+    expect(await d.deliver(delivery('sensor-1', records(0)))).toEqual({ kind: 'delivered' });
+    broker.pause();
+    const pending = d.deliver(delivery('sensor-1', records(1)));
+    await broker.crash(); // the publish dies unread in the paused broker's socket
+    try {
+      expect(await pending).toEqual({ kind: 'retry', error: expect.stringMatching(/^connection lost: /) });
+    } finally {
+      await broker.start();
+    }
+    const got = await subscribe('lost/#');
+    expect(await d.deliver(delivery('sensor-1', records(2)))).toEqual({ kind: 'delivered' });
+    // One publisher's messages arrive in order: a resend of the lost publish would come before this one.
+    await waitFor(() => got.length >= 1);
+    expect(got).toEqual([{ topic: 'lost/sensor-1', payload: JSON.stringify(records(2)) }]);
   });
 
   it('after close() answers retry', async () => {

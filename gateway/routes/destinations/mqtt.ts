@@ -15,9 +15,13 @@
  * - A topic value (device name or id, variable) is one topic level: `/`, `+`, `#`, `$`, `%` and NUL are
  *   percent-encoded, so a device can never add levels, wildcards or a `$SYS`-like prefix.
  * - `deliver` never rejects; a broker outage is an outcome and a log line, never an unhandled error.
+ *   After a failed connect, deliveries answer `retry` without connecting again for a hold that doubles
+ *   from 1 s to 30 s while the broker stays unreachable: many devices retrying cost one connect attempt
+ *   (and one log line) per hold, not one each.
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { type Clock, type ClockTimer, systemClock } from '../../clock.js';
 import type { DestinationConfig } from '../../config/routes-schema.js';
 import type { Logger } from '../../log.js';
 import { type Delivery, type DeliveryOutcome, type Destination, errorText } from '../destination.js';
@@ -30,6 +34,9 @@ interface Link {
   lost: Promise<string>;
   end(why: string): void;
 }
+
+const HOLD_FIRST_MS = 1_000;
+const HOLD_MAX_MS = 30_000;
 
 const CONNACK: Record<number, string> = {
   1: 'unacceptable protocol version',
@@ -50,7 +57,11 @@ function describe(err: unknown): string {
   if (typeof code === 'number' && CONNACK[code]) {
     return `broker refused the connection: CONNACK ${code} (${CONNACK[code]}); check username, password and client certificate`;
   }
-  if (typeof code === 'string' && /SSL|TLS|CERT/.test(code)) return `TLS: ${errorText(err)} (${code})`;
+  if (typeof code === 'string' && /SSL|TLS|CERT/.test(code)) {
+    // OpenSSL's errors carry the short reason ("tlsv13 alert certificate required") beside a long message.
+    const reason = (err as { reason?: unknown }).reason;
+    return `TLS: ${typeof reason === 'string' ? reason : errorText(err)} (${code})`;
+  }
   return errorText(err);
 }
 
@@ -69,15 +80,21 @@ export class MqttDestination implements Destination {
   readonly type = 'mqtt';
   private readonly options: IClientOptions;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private link: Link | null = null;
   private opening: Promise<Link> | null = null;
   private closed = false;
+  /** Connects that failed in a row, and until when (monotonic ms) no new one is tried. */
+  private failures = 0;
+  private heldUntil = 0;
+  private lastConnectError = '';
 
   constructor(
     private readonly config: MqttConfig,
-    opts: { route: string; log: Logger },
+    opts: { route: string; log: Logger; clock?: Clock },
   ) {
     this.log = opts.log.child({ route: opts.route, destination: 'mqtt' });
+    this.clock = opts.clock ?? systemClock;
     const ca = readPem(opts.route, 'caFile', config.caFile);
     const cert = readPem(opts.route, 'certFile', config.certFile);
     const key = readPem(opts.route, 'keyFile', config.keyFile);
@@ -105,11 +122,19 @@ export class MqttDestination implements Destination {
 
   async deliver(delivery: Delivery): Promise<DeliveryOutcome> {
     if (this.closed) return { kind: 'retry', error: 'destination closed' };
+    const held = this.heldUntil - this.clock.monotonic();
+    if (!this.link && !this.opening && held > 0) {
+      return { kind: 'retry', error: this.lastConnectError, retryAfterMs: held };
+    }
     let link: Link;
     try {
       link = await this.connection();
     } catch (err) {
-      return { kind: 'retry', error: errorText(err) };
+      return {
+        kind: 'retry',
+        error: errorText(err),
+        retryAfterMs: Math.max(0, this.heldUntil - this.clock.monotonic()),
+      };
     }
     const acks: Promise<void>[] = [];
     for (const { topic, payload } of this.messages(delivery)) {
@@ -117,9 +142,12 @@ export class MqttDestination implements Destination {
       if (!link.client.connected) break;
       acks.push(link.client.publishAsync(topic, payload, { qos: 1 }).then(() => undefined));
     }
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ClockTimer | undefined;
     const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`no PUBACK within ${this.config.timeoutMs} ms`), this.config.timeoutMs);
+      timer = this.clock.setTimeout(
+        () => resolve(`no PUBACK within ${this.config.timeoutMs} ms`),
+        this.config.timeoutMs,
+      );
     });
     // Rejections of the publishes are read here (Promise.all) or swallowed: the race's loser must not
     // become an unhandled rejection.
@@ -128,7 +156,7 @@ export class MqttDestination implements Destination {
       (err: unknown) => `connection lost before PUBACK: ${errorText(err)}`,
     );
     const failure = await Promise.race([all, link.lost.then((why) => `connection lost: ${why}`), timeout]);
-    clearTimeout(timer);
+    this.clock.clearTimeout(timer);
     if (failure === null) return { kind: 'delivered' };
     // A connection that lost a PUBACK is not trusted again; ending it drops MQTT.js's store of our
     // unacknowledged publishes, which it would otherwise keep.
@@ -163,9 +191,22 @@ export class MqttDestination implements Destination {
   /** The open connection, or a new one (one connect at a time, shared by concurrent deliveries). */
   private connection(): Promise<Link> {
     if (this.link?.client.connected) return Promise.resolve(this.link);
-    this.opening ??= this.open().finally(() => {
-      this.opening = null;
-    });
+    this.opening ??= this.open()
+      .then(
+        (link) => {
+          this.failures = 0;
+          return link;
+        },
+        (err: unknown) => {
+          this.failures++;
+          this.heldUntil = this.clock.monotonic() + Math.min(HOLD_FIRST_MS * 2 ** (this.failures - 1), HOLD_MAX_MS);
+          this.lastConnectError = errorText(err);
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.opening = null;
+      });
     return this.opening;
   }
 
