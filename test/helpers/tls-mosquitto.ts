@@ -8,8 +8,7 @@
  *   wrong credentials get CONNACK 5.
  * The CA, the server certificate (127.0.0.1, localhost) and a client certificate come from
  * `createCertificates` (what `tago-edge certs` runs). Persistence is off: a stopped broker forgets
- * everything, like a cloud broker that lost the connection's session. `stop()` (or `crash()`) then
- * `start()` keeps the ports and the certificates; `pause()`/`resume()` (SIGSTOP/SIGCONT) make a broker that
+ * everything, like a cloud broker that lost the connection's session. `stop()` then `start()` keeps the ports and the certificates; `pause()`/`resume()` (SIGSTOP/SIGCONT) make a broker that
  * accepts bytes and never answers.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,8 +36,6 @@ export interface TlsMosquitto {
   /** Starts the broker again on the same ports (after `stop()`). */
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** SIGKILL: the broker dies without reading what waits in its sockets (a paused one too). */
-  crash(): Promise<void>;
   pause(): void;
   resume(): void;
   /** Stops the broker and removes its directory (certificates included). */
@@ -135,11 +132,6 @@ export async function startTlsMosquitto(): Promise<TlsMosquitto> {
         if (!p) return;
         p.child.kill('SIGCONT'); // a paused broker cannot act on SIGTERM
         await p.stop(2_000);
-      },
-      async crash() {
-        const p = proc;
-        proc = null;
-        await p?.kill();
       },
       pause() {
         proc?.child.kill('SIGSTOP');
