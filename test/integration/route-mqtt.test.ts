@@ -205,6 +205,20 @@ describe('mqtt destination (mosquitto over TLS)', () => {
     expect(got).toEqual([{ topic: 'azure/sensor-1', payload: JSON.stringify(recs) }]);
   });
 
+  it('credentials in the URL are used and never logged', async () => {
+    const lines: string[] = [];
+    const url = broker.passwordUrl.replace('mqtts://', `mqtts://${broker.username}:${broker.password}@`);
+    const d = new MqttDestination(config({ url, topic: 'inurl/{device}', caFile: broker.caFile }), {
+      route: 'cloud',
+      log: createLogger('info', { write: (line: string) => lines.push(line) }),
+      clock: new ManualClock(),
+    });
+    onTestFinished(() => d.close());
+    expect(await d.deliver(delivery('sensor-1', records(1)))).toEqual({ kind: 'delivered' });
+    expect(lines.join('')).toContain(`"url":"${broker.passwordUrl}"`);
+    expect(lines.join('')).not.toContain(broker.password);
+  });
+
   it('broker stopped: retry without a crash, one connect per hold; started again: delivered', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
@@ -285,6 +299,28 @@ describe('mqtt destination (mosquitto over TLS)', () => {
     await waitFor(() => got.length >= 2);
     expect(got.map((m) => m.payload)).toEqual([JSON.stringify(records(0)), JSON.stringify(records(2))]);
   });
+
+  it('concurrent deliveries share the one connect and are each delivered', async () => {
+    const got = await subscribe('many/#');
+    const d = destination({ topic: 'many/{device}' });
+    const names = ['s1', 's2', 's3', 's4'];
+    const outcomes = await Promise.all(names.map((n) => d.deliver(delivery(n, records(9)))));
+    expect(outcomes).toEqual(names.map(() => ({ kind: 'delivered' })));
+    await waitFor(() => got.length >= 4);
+    expect(got.map((m) => m.topic).sort()).toEqual(names.map((n) => `many/${n}`));
+  });
+
+  it('close() stops a connect in progress at once: the waiting delivery answers retry', async () => {
+    const d = destination({ topic: 'closing/{device}', timeoutMs: 20_000 });
+    broker.pause(); // the TLS handshake never completes
+    try {
+      const pending = d.deliver(delivery('sensor-1', records(1)));
+      await d.close();
+      expect(await pending).toMatchObject({ kind: 'retry' });
+    } finally {
+      broker.resume();
+    }
+  }, 5_000); // well under timeoutMs: close() does not wait for the connect timeout
 
   it('after close() answers retry', async () => {
     const d = destination({ topic: 'closed/{device}' });

@@ -28,10 +28,14 @@ import { type Delivery, type DeliveryOutcome, type Destination, errorText } from
 
 type MqttConfig = Extract<DestinationConfig, { type: 'mqtt' }>;
 
-/** An open connection, a promise that settles with why when it is gone, and a way to end it saying why. */
+/**
+ * One client's connection. `onLost` calls back once, with why, when the connection is gone (at once if it
+ * already is) and returns how to stop listening: listeners per delivery, removed when it answers, so a
+ * connection kept for months holds none of the deliveries it served.
+ */
 interface Link {
   client: MqttClient;
-  lost: Promise<string>;
+  onLost(fn: (why: string) => void): () => void;
   end(why: string): void;
 }
 
@@ -81,6 +85,10 @@ export class MqttDestination implements Destination {
   private readonly options: IClientOptions;
   private readonly log: Logger;
   private readonly clock: Clock;
+  /** The broker URL without credentials, for logs. */
+  private readonly where: string;
+  /** Every client not yet closed (the kept one and one connecting): close() ends them all. */
+  private readonly clients = new Set<MqttClient>();
   private link: Link | null = null;
   private opening: Promise<Link> | null = null;
   private closed = false;
@@ -95,6 +103,10 @@ export class MqttDestination implements Destination {
   ) {
     this.log = opts.log.child({ route: opts.route, destination: 'mqtt' });
     this.clock = opts.clock ?? systemClock;
+    const url = new URL(config.url);
+    url.username = '';
+    url.password = '';
+    this.where = url.toString();
     const ca = readPem(opts.route, 'caFile', config.caFile);
     const cert = readPem(opts.route, 'certFile', config.certFile);
     const key = readPem(opts.route, 'keyFile', config.keyFile);
@@ -111,7 +123,6 @@ export class MqttDestination implements Destination {
       reconnectPeriod: 0,
       connectTimeout: config.timeoutMs,
       queueQoSZero: false,
-      resubscribe: false,
       ...(config.username === undefined ? {} : { username: config.username }),
       ...(config.password === undefined ? {} : { password: config.password }),
       ...(ca ? { ca } : {}),
@@ -155,8 +166,13 @@ export class MqttDestination implements Destination {
       () => (acks.length === this.count(delivery) ? null : 'connection lost while publishing'),
       (err: unknown) => `connection lost before PUBACK: ${errorText(err)}`,
     );
-    const failure = await Promise.race([all, link.lost.then((why) => `connection lost: ${why}`), timeout]);
+    let stopListening = () => {};
+    const lost = new Promise<string>((resolve) => {
+      stopListening = link.onLost((why) => resolve(`connection lost: ${why}`));
+    });
+    const failure = await Promise.race([all, lost, timeout]);
     this.clock.clearTimeout(timer);
+    stopListening();
     if (failure === null) return { kind: 'delivered' };
     // A connection that lost a PUBACK is not trusted again; ending it drops MQTT.js's store of our
     // unacknowledged publishes, which it would otherwise keep.
@@ -166,9 +182,9 @@ export class MqttDestination implements Destination {
 
   async close(): Promise<void> {
     this.closed = true;
-    const link = this.link ?? (await this.opening?.catch(() => null)) ?? null;
     this.link = null;
-    if (link) await link.client.endAsync(true);
+    // Forced: pending publishes fail at once (their deliveries answer retry) and a connect in progress stops.
+    await Promise.all([...this.clients].map((c) => c.endAsync(true)));
   }
 
   private count(delivery: Delivery): number {
@@ -212,40 +228,46 @@ export class MqttDestination implements Destination {
 
   private open(): Promise<Link> {
     const client = mqtt.connect(this.config.url, this.options);
+    this.clients.add(client);
     return new Promise<Link>((resolve, reject) => {
       let lastError = '';
       let connected = false;
-      let markLost: (why: string) => void = () => {};
-      const lost = new Promise<string>((r) => {
-        markLost = r;
-      });
+      let lostWhy: string | null = null;
+      const listeners = new Set<(why: string) => void>();
       const link: Link = {
         client,
-        lost,
+        onLost(fn) {
+          if (lostWhy !== null) fn(lostWhy);
+          else listeners.add(fn);
+          return () => listeners.delete(fn);
+        },
         end: (why) => {
           lastError ||= why;
           if (this.link === link) this.link = null;
           client.end(true);
         },
       };
-      // An 'error' without a listener would be thrown by the emitter: every error is kept for the outcome.
+      // An 'error' without a listener would be thrown by the emitter: the first error is the cause.
       client.on('error', (err) => {
         lastError ||= describe(err);
       });
       client.once('connect', () => {
         connected = true;
         this.link = link;
-        this.log.info({ url: this.config.url }, 'mqtt destination connected');
+        this.log.info({ url: this.where }, 'mqtt destination connected');
         resolve(link);
       });
       client.once('close', () => {
         const why = lastError || 'connection closed by the broker';
-        markLost(why);
+        lostWhy = why;
+        for (const fn of listeners) fn(why);
+        listeners.clear();
         reject(new Error(why)); // no-op once connected
+        this.clients.delete(client);
         if (this.link === link) this.link = null;
         if (!this.closed) {
           this.log.warn(
-            { url: this.config.url, error: why },
+            { url: this.where, error: why },
             connected ? 'mqtt destination disconnected' : 'mqtt destination cannot connect',
           );
         }
