@@ -42,14 +42,6 @@ interface Link {
 const HOLD_FIRST_MS = 1_000;
 const HOLD_MAX_MS = 30_000;
 
-const CONNACK: Record<number, string> = {
-  1: 'unacceptable protocol version',
-  2: 'client id rejected',
-  3: 'server unavailable',
-  4: 'bad username or password',
-  5: 'not authorized',
-};
-
 /** One topic level: the characters MQTT gives a meaning to, percent-encoded (`%` too, so it is reversible). */
 export function topicLevel(value: string): string {
   return value.replace(/[%/+#$\0]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
@@ -58,8 +50,12 @@ export function topicLevel(value: string): string {
 /** Why a connection failed, for an operator: CONNACK refusals and TLS errors say which they are. */
 function describe(err: unknown): string {
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'number' && CONNACK[code]) {
-    return `broker refused the connection: CONNACK ${code} (${CONNACK[code]}); check username, password and client certificate`;
+  if (typeof code === 'number') {
+    // MQTT.js: "Connection refused: Not authorized" for a CONNACK with return code 5.
+    const reason = errorText(err)
+      .replace(/^Connection refused: /, '')
+      .toLowerCase();
+    return `broker refused the connection: CONNACK ${code} (${reason}); check username, password and client certificate`;
   }
   if (typeof code === 'string' && /SSL|TLS|CERT/.test(code)) {
     // OpenSSL's errors carry the short reason ("tlsv13 alert certificate required") beside a long message.
@@ -133,22 +129,19 @@ export class MqttDestination implements Destination {
 
   async deliver(delivery: Delivery): Promise<DeliveryOutcome> {
     if (this.closed) return { kind: 'retry', error: 'destination closed' };
-    const held = this.heldUntil - this.clock.monotonic();
-    if (!this.link && !this.opening && held > 0) {
-      return { kind: 'retry', error: this.lastConnectError, retryAfterMs: held };
-    }
     let link: Link;
     try {
+      // Within the hold after a failed connect, the last failure answers without a new attempt.
+      if (!this.link && !this.opening && this.heldUntil > this.clock.monotonic())
+        throw new Error(this.lastConnectError);
       link = await this.connection();
     } catch (err) {
-      return {
-        kind: 'retry',
-        error: errorText(err),
-        retryAfterMs: Math.max(0, this.heldUntil - this.clock.monotonic()),
-      };
+      const retryAfterMs = Math.max(0, this.heldUntil - this.clock.monotonic());
+      return { kind: 'retry', error: errorText(err), retryAfterMs };
     }
+    const messages = this.messages(delivery);
     const acks: Promise<void>[] = [];
-    for (const { topic, payload } of this.messages(delivery)) {
+    for (const { topic, payload } of messages) {
       // Only while connected: a publish on a closed client would wait in MQTT.js's offline queue.
       if (!link.client.connected) break;
       acks.push(link.client.publishAsync(topic, payload, { qos: 1 }).then(() => undefined));
@@ -163,7 +156,7 @@ export class MqttDestination implements Destination {
     // Rejections of the publishes are read here (Promise.all) or swallowed: the race's loser must not
     // become an unhandled rejection.
     const all = Promise.all(acks).then(
-      () => (acks.length === this.count(delivery) ? null : 'connection lost while publishing'),
+      () => (acks.length === messages.length ? null : 'connection lost while publishing'),
       (err: unknown) => `connection lost before PUBACK: ${errorText(err)}`,
     );
     let stopListening = () => {};
@@ -187,21 +180,15 @@ export class MqttDestination implements Destination {
     await Promise.all([...this.clients].map((c) => c.endAsync(true)));
   }
 
-  private count(delivery: Delivery): number {
-    return this.config.topic.includes('{variable}') ? delivery.batch.records.length : 1;
-  }
-
-  private *messages({ device, batch }: Delivery): Generator<{ topic: string; payload: string }> {
+  private messages({ device, batch }: Delivery): Array<{ topic: string; payload: string }> {
     const base = this.config.topic
       .replaceAll('{device}', topicLevel(device.name))
       .replaceAll('{deviceId}', topicLevel(device.id));
-    if (!base.includes('{variable}')) {
-      yield { topic: base, payload: batch.body };
-      return;
-    }
-    for (const record of batch.records) {
-      yield { topic: base.replaceAll('{variable}', topicLevel(record.variable)), payload: JSON.stringify(record) };
-    }
+    if (!base.includes('{variable}')) return [{ topic: base, payload: batch.body }];
+    return batch.records.map((record) => ({
+      topic: base.replaceAll('{variable}', topicLevel(record.variable)),
+      payload: JSON.stringify(record),
+    }));
   }
 
   /** The open connection, or a new one (one connect at a time, shared by concurrent deliveries). */
