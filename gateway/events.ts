@@ -33,6 +33,14 @@ export interface ForwardResponseEvent {
   points: number;
   durationMs: number;
 }
+/** One delivery attempt of a route (gateway/forward/forwarder.ts), whatever its destination. */
+export interface RouteDeliveryEvent {
+  route: string;
+  /** `lagging`: moved to the dead letters undelivered, older than the route's maxLagMs. */
+  outcome: 'delivered' | 'retry' | 'rate_limited' | 'dead_letter' | 'lagging';
+  points: number;
+  durationMs: number;
+}
 export interface StoreCommitEvent {
   rows: number;
   durationMs: number;
@@ -56,6 +64,7 @@ export const events = {
   ingestAccepted: channel<IngestAcceptedEvent>('tago-edge:ingest:accepted'),
   ingestRejected: channel<IngestRejectedEvent>('tago-edge:ingest:rejected'),
   forwardResponse: channel<ForwardResponseEvent>('tago-edge:forward:response'),
+  routeDelivery: channel<RouteDeliveryEvent>('tago-edge:route:delivery'),
   storeCommit: channel<StoreCommitEvent>('tago-edge:store:commit'),
   storeDrop: channel<StoreDropEvent>('tago-edge:store:drop'),
   deadLetter: channel<DeadLetterEvent>('tago-edge:dead-letter'),

@@ -12,7 +12,7 @@ import { DeviceDirectory, deviceIdOf } from './auth/device-directory.js';
 import type { Config } from './config/schema.js';
 import { downlinkEnabled, type RunningDownlink, startDownlink } from './downlink/index.js';
 import { events } from './events.js';
-import { Forwarder } from './forward/forwarder.js';
+import type { Forwarder } from './forward/forwarder.js';
 import { createHttpIngest, type HttpIngestServer } from './ingest/http/server.js';
 import { createMqttIngest } from './ingest/mqtt/broker.js';
 import type { ReadGate } from './ingest/mqtt/read-gate.js';
@@ -20,7 +20,10 @@ import { IngestPipeline } from './ingest/pipeline.js';
 import { closeServer, listen, startMqttListeners, tlsOptions } from './listeners.js';
 import { announce, createLogger, type Logger } from './log.js';
 import { createGatewayMetrics } from './metrics/registry.js';
+import { RouteRunner } from './routes/route-runner.js';
+import { orphanKeys, planRoutes, RouteFanOut, routeOfKey } from './routes/routes.js';
 import { ensureStoreDir, openStore, storePath } from './store/open-store.js';
+import { parseQueueKey } from './store/queue-key.js';
 import type { Store } from './store/store.js';
 
 export interface GatewayPorts {
@@ -36,7 +39,9 @@ export interface RunningGateway {
   ports: GatewayPorts;
   config: Config;
   store: Store;
+  /** The primary route's forwarder (TagoIO's; the only one without `routes:`). */
   forwarder: Forwarder;
+  routes: RouteRunner;
   log: Logger;
   /** Applies a new configuration's devices, parsers and limits without dropping connections. */
   reload(next: Config): void;
@@ -54,16 +59,38 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     config.store.engine === 'sqlite' ? await holdStore(ensureStoreDir(config.store.dir), 'gateway', log) : undefined;
   let store: Store;
   try {
-    store = openStore(config.store, { deviceIdOf, log, batchMaxBytes: config.upstream.batchMaxBytes });
+    // The store queues by key: a device token, or a route's key for it (gateway/store/queue-key.ts).
+    const idOfKey = (key: string) => deviceIdOf(parseQueueKey(key).token);
+    store = openStore(config.store, { deviceIdOf: idOfKey, log, batchMaxBytes: config.upstream.batchMaxBytes });
   } catch (err) {
     await hold?.close();
     throw err;
   }
-  hold?.serve(localQueueOps(store, storePath(config.store)));
+  const planned = planRoutes(config);
+  hold?.serve(localQueueOps(store, storePath(config.store), planned));
   const directory = new DeviceDirectory(config.auth.mode, config.devices, store.refusedTokens());
   const parsers = createParserHost({ timeoutMs: config.parsers.timeoutMs, memoryMb: config.parsers.memoryMb });
-  const pipeline = new IngestPipeline({ store, parsers });
-  const forwarder = new Forwarder(config.upstream, store, directory, log);
+  let routes: RouteRunner;
+  try {
+    routes = new RouteRunner(planned, store, directory, config.upstream, log);
+  } catch (err) {
+    // A route's certificate file unreadable, say: the message names the config path.
+    await parsers.close();
+    await store.close();
+    await hold?.close();
+    throw err;
+  }
+  const forwarder = routes.primary;
+  const orphans = orphanKeys(planned, store);
+  if (orphans.length > 0) {
+    const byRoute = new Map<string, number>();
+    for (const k of orphans) byRoute.set(routeOfKey(planned, k), (byRoute.get(routeOfKey(planned, k)) ?? 0) + 1);
+    log.warn(
+      { routes: Object.fromEntries(byRoute) },
+      'the store holds points of routes no longer configured; they stay stored until the route is configured again',
+    );
+  }
+  const pipeline = new IngestPipeline({ store: new RouteFanOut(planned, store), parsers });
   const admission = createAdmission(config, log);
 
   let downlink: RunningDownlink | undefined;
@@ -74,6 +101,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     mqttClients: () => mqttClients,
     mqttInFlight: () => ({ publishes: mqttGate?.inFlight ?? 0, readsWaiting: mqttGate?.readsWaiting ?? 0 }),
     downlinkDepth: () => downlink?.store.depth() ?? 0,
+    routes: () => routes.status(),
     upstreamUp: () => (forwarder.state().state === 'ok' || forwarder.state().state === 'unknown' ? 1 : 0),
   });
 
@@ -97,6 +125,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
       store: { writable: storeWritable, depthPoints: s.depthPoints, depthBytes: s.depthBytes, maxBytes: s.maxBytes },
       // Upstream trouble is reported, not fatal: the store rides it out.
       upstream,
+      ...(config.routes ? { routes: routes.status() } : {}),
     };
   };
 
@@ -159,7 +188,9 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
       deviceOf: (client) => mqtt.deviceOf(client),
       authMode: () => current.auth.mode,
       log,
-      append: (token, records) => store.append(token, records),
+      // Command status records are TagoIO's: the primary route's queue, when there is one.
+      append: (token, records) =>
+        planned.some((r) => r.primary) ? store.append(token, records) : Promise.resolve(),
     });
   }
   const httpPort = await listen(httpServer, config.http.port, config.http.host);
@@ -169,7 +200,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     ...mqttListeners.ports,
     ...(downlink?.port !== undefined ? { downlink: downlink.port } : {}),
   };
-  forwarder.start();
+  routes.start();
   announce(log, { event: 'listening', ...ports, upstream: config.upstream.url, store: config.store.engine });
 
   let closing: Promise<void> | null = null;
@@ -178,10 +209,11 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     config,
     store,
     forwarder,
+    routes,
     log,
     reload(next) {
       // Devices, parsers and limits apply at once; listeners, upstream and store need a restart.
-      const restartOnly = (['http', 'mqtt', 'upstream', 'store', 'parsers', 'downlink'] as const).filter(
+      const restartOnly = (['http', 'mqtt', 'upstream', 'store', 'parsers', 'downlink', 'routes'] as const).filter(
         (k) => JSON.stringify(next[k]) !== JSON.stringify(current[k]),
       );
       if (restartOnly.length > 0) {
@@ -207,8 +239,8 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
         await mqtt.close();
         httpServer.closeAllConnections();
         await httpClosed;
-        // 3. The forwarder gets a bounded time; whatever it does not deliver stays stored.
-        await forwarder.stop(current.shutdown.forwardGraceMs);
+        // 3. The routes' forwarders get a bounded time; whatever they do not deliver stays stored.
+        await routes.stop(current.shutdown.forwardGraceMs);
         await parsers.close();
         await store.close();
         await hold?.close();

@@ -9,9 +9,11 @@ import { existsSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { AdminRequestError, connectAdmin } from '../../gateway/admin/admin-client.js';
 import { holdStore, type StoreHold } from '../../gateway/admin/admin-server.js';
-import { localQueueOps, type QueueOps, type QueueStats } from '../../gateway/admin/queue-ops.js';
+import { deadLettersOfRoute, localQueueOps, type QueueOps, type QueueStats } from '../../gateway/admin/queue-ops.js';
 import { loadConfig } from '../../gateway/config/load.js';
+import type { Config } from '../../gateway/config/schema.js';
 import { isEdgeError } from '../../gateway/errors.js';
+import { planRoutes } from '../../gateway/routes/routes.js';
 import type { SqliteStore } from '../../gateway/store/sqlite/sqlite-store.js';
 import type { DeadLetter } from '../../gateway/store/store.js';
 import { UsageError } from '../usage-error.js';
@@ -40,11 +42,25 @@ export function registerQueue(program: Command): void {
   common(queue.command('replay').description('move dead letters back into the queue, to be forwarded again'))
     .option('--id <n...>', 'dead letter ids to replay (repeatable)', collectIds, [])
     .option('--all', 'replay every dead letter')
-    .action((opts: CommonOptions & { id: number[]; all?: boolean }) => {
-      if (opts.all && opts.id.length > 0) throw new UsageError('queue replay: give --id N... or --all, not both');
-      if (!opts.all && opts.id.length === 0) throw new UsageError('queue replay: give --id N... or --all');
-      return run(opts, 'write', async (ops) => {
-        const { deadLetters: letters, points } = await ops.replay(opts.all ? undefined : opts.id);
+    .option('--route <name>', "replay every dead letter of one route (its name in routes:; default route 'tagoio')")
+    .action((opts: CommonOptions & { id: number[]; all?: boolean; route?: string }) => {
+      const given = [opts.all === true, opts.id.length > 0, opts.route !== undefined].filter(Boolean).length;
+      if (given > 1) throw new UsageError('queue replay: give one of --id N..., --all or --route NAME');
+      if (given === 0) throw new UsageError('queue replay: give --id N..., --all or --route NAME');
+      return run(opts, 'write', async (ops, config) => {
+        let ids: number[] | undefined = opts.all ? undefined : opts.id;
+        if (opts.route !== undefined) {
+          const routes = planRoutes(config);
+          if (!routes.some((r) => r.name === opts.route)) {
+            throw new UsageError(
+              `queue replay: --route ${opts.route}: no such route (configured: ${routes.map((r) => r.name).join(', ')})`,
+            );
+          }
+          const all = await ops.deadLetters(Number.MAX_SAFE_INTEGER);
+          ids = deadLettersOfRoute(all, opts.route, routes).map((d) => d.id);
+          if (ids.length === 0) throw new OperationalError(`nothing replayed: route ${opts.route} has no dead letters`);
+        }
+        const { deadLetters: letters, points } = await ops.replay(ids);
         if (opts.json) process.stdout.write(`${JSON.stringify({ deadLetters: letters, points })}\n`);
         else process.stdout.write(`replayed ${letters} dead letter(s): ${points} point(s) queued again\n`);
         if (letters === 0) throw new OperationalError('nothing replayed (no such dead letter, or none readable)');
@@ -62,7 +78,7 @@ function common(cmd: Command): Command {
 async function run(
   opts: CommonOptions,
   access: 'read' | 'write',
-  body: (ops: QueueOps) => Promise<void>,
+  body: (ops: QueueOps, config: Config) => Promise<void>,
 ): Promise<void> {
   const config = loadConfig({ file: opts.config }); // ConfigError: exit 2 via main
   const storeConfig = { ...config.store, ...(opts.dataDir !== undefined ? { dir: opts.dataDir } : {}) };
@@ -77,12 +93,12 @@ async function run(
     if (gateway && gateway.holder.role !== 'gateway') {
       throw new OperationalError(`the store is held by another tago-edge queue (pid ${gateway.holder.pid}); try again`);
     }
-    if (gateway) await body(gateway.ops);
+    if (gateway) await body(gateway.ops, config);
     else {
       if (access === 'write') hold = await holdStore(storeConfig.dir, 'queue-cli');
       // deviceIdOf is only used when points are dead-lettered, which these commands never do.
       store = openSqliteStore(storeConfig, { deviceIdOf: () => '', readOnly: access === 'read' });
-      await body(localQueueOps(store, path));
+      await body(localQueueOps(store, path, planRoutes(config)), config);
     }
   } catch (err) {
     if (!(err instanceof OperationalError) && !(err instanceof AdminRequestError) && !isEdgeError(err)) throw err;
@@ -109,6 +125,21 @@ function printStats(s: QueueStats, json: boolean): void {
     ['dead letters', String(s.deadLetters)],
   ];
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(16)} ${v}\n`);
+  if (s.routes.length > 1 || s.routes[0]?.name !== 'tagoio') {
+    const table = [
+      ['ROUTE', 'DESTINATION', 'POINTS', 'DEVICES', 'BYTES', 'OLDEST'],
+      ...s.routes.map((r) => [
+        r.name,
+        r.destination,
+        String(r.depthPoints),
+        String(r.devicesPending),
+        formatBytes(r.depthBytes),
+        r.depthPoints === 0 ? '-' : formatAge(r.oldestAgeMs),
+      ]),
+    ];
+    process.stdout.write('\n');
+    printTable(table);
+  }
 }
 
 function printDeadLetters(list: DeadLetter[], json: boolean): void {
@@ -121,16 +152,22 @@ function printDeadLetters(list: DeadLetter[], json: boolean): void {
     return;
   }
   const table = [
-    ['ID', 'CREATED', 'DEVICE', 'REASON', 'POINTS', 'MESSAGE'],
+    ['ID', 'CREATED', 'DEVICE', 'ROUTE', 'REASON', 'POINTS', 'MESSAGE'],
     ...list.map((d) => [
       String(d.id),
       d.createdAt,
       d.deviceId || '-',
+      d.route ?? '-',
       d.reason,
       String(d.records.length),
       d.message.length > 80 ? `${d.message.slice(0, 77)}...` : d.message,
     ]),
   ];
+  printTable(table);
+}
+
+/** Columns padded to their widest cell, the last left as it is. */
+function printTable(table: string[][]): void {
   const widths = (table[0] as string[]).map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
   for (const r of table) {
     process.stdout.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}\n`);

@@ -2,7 +2,19 @@
  * What `tago-edge queue` does to a store, as one interface: run on the store itself (the gateway's admin
  * socket, or the CLI on a store no gateway holds) or through a running gateway's admin socket.
  */
+import type { Route } from '../routes/routes.js';
+import { parseQueueKey } from '../store/queue-key.js';
 import type { DeadLetter, Store } from '../store/store.js';
+
+/** One route's share of the queue (the configured routes; `routes:` absent: one, `tagoio`). */
+export interface RouteQueueStats {
+  name: string;
+  destination: string;
+  depthPoints: number;
+  depthBytes: number;
+  oldestAgeMs: number;
+  devicesPending: number;
+}
 
 export interface QueueStats {
   path: string;
@@ -13,6 +25,7 @@ export interface QueueStats {
   maxBytes: number;
   /** How many devices have pending points (a count only: tokens are secrets). */
   devicesPending: number;
+  routes: RouteQueueStats[];
 }
 
 export interface ReplayResult {
@@ -29,10 +42,20 @@ export interface QueueOps {
   replay(ids: number[] | undefined): Promise<ReplayResult>;
 }
 
-export function localQueueOps(store: Store, path: string): QueueOps {
+export function localQueueOps(store: Store, path: string, routes: readonly Route[]): QueueOps {
   return {
     async stats() {
-      return { path, ...store.stats(), devicesPending: store.pendingTokens(Number.MAX_SAFE_INTEGER).length };
+      return {
+        path,
+        ...store.stats(),
+        devicesPending: new Set(store.pendingTokens(Number.MAX_SAFE_INTEGER).map(tokenOfKey)).size,
+        routes: routes.map((r) => ({
+          name: r.name,
+          destination: r.config.destination.type,
+          ...store.queueShare(r.space.owns),
+          devicesPending: store.pendingTokens(Number.MAX_SAFE_INTEGER, undefined, r.space.owns).length,
+        })),
+      };
     },
     async deadLetters(limit) {
       return store.listDeadLetters(limit);
@@ -43,4 +66,14 @@ export function localQueueOps(store: Store, path: string): QueueOps {
       return { deadLetters: before - store.stats().deadLetters, points };
     },
   };
+}
+
+function tokenOfKey(key: string): string {
+  return parseQueueKey(key).token;
+}
+
+/** The dead letters of one route (a dead letter without a route is the primary route's). */
+export function deadLettersOfRoute(list: readonly DeadLetter[], route: string, routes: readonly Route[]): DeadLetter[] {
+  const primary = routes.find((r) => r.primary)?.name;
+  return list.filter((d) => (d.route ?? primary) === route);
 }

@@ -68,6 +68,11 @@ export class DeviceDirectory {
     return d;
   }
 
+  /** The name a device goes by on a route (a topic, a table row): its configured name, else `device-<id>`. */
+  nameOf(token: string): string {
+    return this.configured.get(token)?.name ?? `device-${deviceIdOf(token).slice(0, 8)}`;
+  }
+
   refuse(token: string): void {
     this.refused.add(token);
   }

@@ -1,24 +1,47 @@
 /**
- * Forwards stored points to TagoIO: `POST {upstream.url}/data` with `Device-Token`, one device per
- * request, a JSON array of at most `batchMaxBytes`, in per-device order (one request in flight per
- * device), at most `maxInFlight` requests at once, paced by `Pacer`.
+ * Delivers one route's stored points to its destination (gateway/routes/destinations/): one device per
+ * delivery, its oldest points up to `batchMaxBytes`, in per-device order (one delivery in flight per device),
+ * at most `maxInFlight` at once, paced by `Pacer` at `requestsPerMinute` (0: unpaced). Each route has its
+ * own forwarder, queue view, pacer and back-off, so one route's outage never delays another's deliveries.
  *
- * Invariant: a point leaves the store only when TagoIO answered 2xx (ack), or when TagoIO refused it
- * for good (400 → dead letter with TagoIO's message; 401/403 → dead letter, and the token is refused at
- * ingest from then on). Everything else — 429, 5xx, timeouts, network errors — keeps the points and
- * retries with exponential backoff and jitter, honouring Retry-After. A 429 pauses every device: the
- * limit is per TagoIO profile, not per device.
+ * Invariant: a point leaves the route's queue only when the destination answered `delivered` (ack), or
+ * refused it for good (`dead_letter`, with the destination's reason; on the primary route a TagoIO 401/403
+ * also refuses the token at ingest from then on). Everything else keeps the points and retries with
+ * exponential backoff and full jitter, honouring Retry-After. `rate_limited` pauses the whole route: TagoIO's
+ * limit is per profile, not per device. With `whenLagging: dead_letter`, points older than `maxLagMs` leave
+ * as dead letters (`lagging`) instead of holding the store.
  */
-import { Agent, request } from 'undici';
 import type { DeviceDirectory } from '../auth/device-directory.js';
 import { deviceIdOf } from '../auth/device-directory.js';
 import { type Clock, type ClockTimer, systemClock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { events } from '../events.js';
 import type { Logger } from '../log.js';
-import type { PointQueue, TokenDenyList } from '../store/store.js';
+import { errorText, type Destination, type DeliveryOutcome } from '../routes/destination.js';
+import { TagoioDestination } from '../routes/destinations/tagoio.js';
+import type { PendingBatch, PointQueue, TokenDenyList } from '../store/store.js';
 import { Pacer } from './pacer.js';
-import { backoffMs, classify, retryAfterSeconds, upstreamMessage } from './retry-policy.js';
+import { backoffMs } from './retry-policy.js';
+
+/** How one route delivers: its pacing, batching and retries (gateway/routes/routes.ts resolves the defaults). */
+export interface DeliverySettings {
+  maxInFlight: number;
+  batchMaxBytes: number;
+  batchWaitMs: number;
+  /** Deliveries per minute; 0: unpaced. */
+  requestsPerMinute: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export interface ForwardRoute {
+  name: string;
+  /** The first TagoIO route: a TagoIO 401/403 refuses the token at ingest. */
+  primary: boolean;
+  delivery: DeliverySettings;
+  /** Points older than this leave as dead letters (`whenLagging: dead_letter`); undefined: held. */
+  deadLetterAfterMs?: number;
+}
 
 export type UpstreamState = 'unknown' | 'ok' | 'degraded' | 'down';
 
@@ -36,39 +59,68 @@ export class Forwarder {
   private running = false;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly backoff = new Map<string, Backoff>();
-  /** When each device's last request went out (for the per-device batching interval). */
+  /** When each device's last delivery went out (for the per-device batching interval). */
   private readonly lastSent = new Map<string, number>();
-  private readonly pacer: Pacer;
-  private readonly agent: Agent;
-  private readonly url: string;
+  private readonly pacer: Pacer | null;
+  private readonly settings: DeliverySettings;
   private wakeTimer: ClockTimer | null = null;
   private wakeAt = 0;
   private consecutiveFailures = 0;
   /**
-   * For a minute after a 429, one request at a time: TagoIO's window allows fewer requests than
+   * For a minute after a 429, one delivery at a time: the destination's window allows fewer requests than
    * configured, and a burst of `maxInFlight` would meet as many refusals each window.
    */
   private serialUntil = 0;
   private lastSuccessAt = 0;
   private lastError = '';
+  private readonly counts = { delivered: 0, retries: 0, deadLettered: 0 };
+
+  /** A forwarder to TagoIO at `upstream.url`, the gateway's one route when `routes:` is absent. */
+  static toTagoio(
+    upstream: Config['upstream'],
+    queue: PointQueue & TokenDenyList,
+    directory: DeviceDirectory,
+    log: Logger,
+    clock: Clock = systemClock,
+    random: () => number = Math.random,
+  ): Forwarder {
+    const destination = new TagoioDestination({
+      url: upstream.url,
+      timeoutMs: upstream.timeoutMs,
+      connections: upstream.maxInFlight,
+      now: () => clock.now(),
+      monotonic: () => clock.monotonic(),
+    });
+    const route: ForwardRoute = { name: 'tagoio', primary: true, delivery: upstream };
+    return new Forwarder(route, queue, directory, destination, log, clock, random);
+  }
 
   constructor(
-    private readonly config: Config['upstream'],
-    private readonly store: PointQueue & TokenDenyList,
+    private readonly route: ForwardRoute,
+    private readonly queue: PointQueue & TokenDenyList,
     private readonly directory: DeviceDirectory,
+    private readonly destination: Destination,
     private readonly log: Logger,
     /** Time for pacing, back-off and batching waits (tests drive it by hand); `random` is the back-off's jitter. */
     private readonly clock: Clock = systemClock,
     private readonly random: () => number = Math.random,
+    /**
+     * Bytes queued, read after every commit that added points: from a full batch on, new points go at once
+     * (a backlog) instead of waiting batchWaitMs. The route's own depth by default; the store's total when
+     * several routes share it (cheap, where a route's own depth walks its devices).
+     */
+    private readonly queuedBytes: () => number = () => queue.stats().depthBytes,
   ) {
-    this.pacer = new Pacer(config.requestsPerMinute, 60_000, () => clock.now());
-    this.agent = new Agent({ connections: config.maxInFlight, keepAliveTimeout: 10_000, pipelining: 1 });
-    this.url = `${config.url.replace(/\/+$/, '')}/data`;
-    // New points wait batchWaitMs to fill a batch, unless the queue holds a full batch already (a backlog:
-    // it goes at once, request after request).
-    store.onAppend(() =>
-      this.schedule(store.stats().depthBytes >= this.config.batchMaxBytes ? 0 : this.config.batchWaitMs),
+    this.settings = route.delivery;
+    const rpm = route.delivery.requestsPerMinute;
+    this.pacer = rpm > 0 ? new Pacer(rpm, 60_000, () => clock.now()) : null;
+    queue.onAppend(() =>
+      this.schedule(this.queuedBytes() >= this.settings.batchMaxBytes ? 0 : this.settings.batchWaitMs),
     );
+  }
+
+  get name(): string {
+    return this.route.name;
   }
 
   start(): void {
@@ -76,14 +128,14 @@ export class Forwarder {
     this.schedule(0);
   }
 
-  /** Stops taking new batches; waits up to `graceMs` for requests in flight. */
+  /** Stops taking new batches; waits up to `graceMs` for deliveries in flight, then closes the destination. */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
     if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
     const all = Promise.allSettled([...this.inFlight.values()]);
     await Promise.race([all, new Promise((r) => this.clock.setTimeout(() => r(undefined), graceMs).unref?.())]);
-    await this.agent.close().catch(() => undefined);
+    await this.destination.close().catch(() => undefined);
   }
 
   state(): {
@@ -106,6 +158,11 @@ export class Forwarder {
     };
   }
 
+  /** Deliveries since start: points delivered, failed attempts retried, points dead-lettered. */
+  totals(): { delivered: number; retries: number; deadLettered: number } {
+    return { ...this.counts };
+  }
+
   /** Runs `pump` after `ms`, unless a sooner run is already scheduled. */
   private schedule(ms: number): void {
     if (!this.running) return;
@@ -124,14 +181,14 @@ export class Forwarder {
     const now = this.clock.now();
     let nextWake = Number.POSITIVE_INFINITY;
     const exclude = new Set<string>(this.inFlight.keys());
-    // A device sends at most one request per batchWaitMs, so under steady load its points ride together
+    // A device gets at most one delivery per batchWaitMs, so under steady load its points ride together
     // instead of one request each (TagoIO counts requests against the profile's per-minute limit, and each
-    // costs both sides CPU). A backlog waits for nothing: a request that left points behind is followed at
-    // once (send() does not start the interval), and so is a device whose pending points fill a request.
+    // costs both sides CPU). A backlog waits for nothing: a delivery that left points behind is followed at
+    // once (send() does not start the interval), and so is a device whose pending points fill a batch.
     for (const [token, at] of this.lastSent) {
-      const wait = at + this.config.batchWaitMs - now;
+      const wait = at + this.settings.batchWaitMs - now;
       if (wait <= 0) this.lastSent.delete(token);
-      else if (this.store.pendingBytes(token) < this.config.batchMaxBytes) {
+      else if (this.queue.pendingBytes(token) < this.settings.batchMaxBytes) {
         exclude.add(token);
         nextWake = Math.min(nextWake, wait);
       }
@@ -142,15 +199,15 @@ export class Forwarder {
         nextWake = Math.min(nextWake, b.until - now);
       }
     }
-    // While TagoIO is down, one request at a time probes it; after a 429, one at a time for a minute.
+    // While the destination is down, one delivery at a time probes it; after a 429, one at a time for a minute.
     const down = this.consecutiveFailures >= OUTAGE_AFTER;
-    const limit = down || now < this.serialUntil ? 1 : this.config.maxInFlight;
+    const limit = down || now < this.serialUntil ? 1 : this.settings.maxInFlight;
     while (this.inFlight.size < limit) {
-      const tokens = this.store.pendingTokens(limit - this.inFlight.size, exclude);
+      const tokens = this.queue.pendingTokens(limit - this.inFlight.size, exclude);
       if (tokens.length === 0) break;
       let paced = false;
       for (const token of tokens) {
-        const wait = this.pacer.take();
+        const wait = this.pacer?.take() ?? 0;
         if (wait > 0) {
           nextWake = Math.min(nextWake, wait);
           paced = true;
@@ -160,7 +217,7 @@ export class Forwarder {
         const p = this.send(token)
           .catch((err: unknown) => {
             // A store error mid-send (e.g. closed under a shutdown): the points stay and go again later.
-            this.log.error({ err, device: deviceIdOf(token) }, 'forwarding a batch failed');
+            this.log.error({ err, route: this.route.name, device: deviceIdOf(token) }, 'forwarding a batch failed');
           })
           .finally(() => {
             this.inFlight.delete(token);
@@ -174,8 +231,8 @@ export class Forwarder {
   }
 
   /**
-   * TagoIO answered again after an outage: the devices that were waiting only because of the outage go
-   * now, so the backlog drains as fast as the pacer allows instead of when each backoff runs out.
+   * The destination answered again after an outage: the devices that were waiting only because of the
+   * outage go now, so the backlog drains as fast as the pacer allows instead of when each backoff runs out.
    */
   private recovered(): void {
     let released = 0;
@@ -185,86 +242,94 @@ export class Forwarder {
         released++;
       }
     }
-    this.log.info({ released }, 'TagoIO reachable again; draining the backlog');
+    this.log.info({ route: this.route.name, released }, 'destination reachable again; draining the backlog');
   }
 
   private async send(token: string): Promise<void> {
-    const batch = this.store.peek(token, this.config.batchMaxBytes);
+    const batch = this.queue.peek(token, this.settings.batchMaxBytes);
     if (!batch) return;
-    // The interval starts when a delivered request took everything the device had pending; what arrives
-    // next waits to fill a batch. A request that leaves points behind (a backlog) starts none, nor does a
-    // failed one. (The body is the rows' bytes + 1: the brackets, one comma fewer than rows.)
-    const tookAll = this.store.pendingBytes(token) < batch.bytes;
+    // The interval starts when a delivered batch took everything the device had pending; what arrives next
+    // waits to fill a batch. A delivery that leaves points behind (a backlog) starts none, nor does a failed one.
+    const tookAll = this.queue.pendingBytes(token) < batch.bytes;
     const deviceId = deviceIdOf(token);
+    if (await this.deadLetterIfLagging(batch, deviceId)) return;
     const started = this.clock.monotonic();
-    let status = 0;
-    let text = '';
-    let retryAfterHeader: string | string[] | undefined;
+    let outcome: DeliveryOutcome;
     try {
-      const res = await request(this.url, {
-        method: 'POST',
-        dispatcher: this.agent,
-        headers: { 'device-token': token, 'content-type': 'application/json', 'user-agent': 'tago-edge' },
-        body: batch.body,
-        headersTimeout: this.config.timeoutMs,
-        bodyTimeout: this.config.timeoutMs,
+      outcome = await this.destination.deliver({
+        token,
+        device: { id: deviceId, name: this.directory.nameOf(token) },
+        batch,
       });
-      status = res.statusCode;
-      retryAfterHeader = res.headers['retry-after'];
-      text = await res.body.text();
     } catch (err) {
-      text = (err as Error).message;
+      // Destinations answer every failure as an outcome; a throw is a bug, and still never loses the points.
+      outcome = { kind: 'retry', error: errorText(err) };
     }
-    const durationMs = this.clock.monotonic() - started;
-    events.forwardResponse.publish({ deviceId, status, points: batch.points, durationMs });
-    const outcome = classify(status);
-    switch (outcome) {
+    events.routeDelivery.publish({
+      route: this.route.name,
+      outcome: outcome.kind,
+      points: batch.points,
+      durationMs: this.clock.monotonic() - started,
+    });
+    switch (outcome.kind) {
       case 'delivered':
         try {
-          // Removed in the store's next group commit, with the queued appends and the other responses'
-          // acks (one transaction instead of one per response). The request's inFlight entry is held until
+          // Removed in the store's next group commit, with the queued appends and the other deliveries'
+          // acks (one transaction instead of one per response). The delivery's inFlight entry is held until
           // then, so the device's next `peek` never sees these points again.
-          await this.store.acknowledge(batch.ids);
+          await this.queue.acknowledge(batch.ids);
         } catch (err) {
           // The points stay in the store and go again (at least once); e.g. the store closed at shutdown.
           this.log.warn(
-            { device: deviceId, points: batch.points, err: (err as Error).message },
+            { route: this.route.name, device: deviceId, points: batch.points, err: (err as Error).message },
             'delivered points could not be removed from the store; they will be sent again',
           );
         }
+        this.counts.delivered += batch.points;
         this.backoff.delete(token);
-        if (tookAll && this.config.batchWaitMs > 0) this.lastSent.set(token, this.clock.now());
+        if (tookAll && this.settings.batchWaitMs > 0) this.lastSent.set(token, this.clock.now());
         if (this.consecutiveFailures >= OUTAGE_AFTER) this.recovered();
         this.consecutiveFailures = 0;
         this.lastSuccessAt = this.clock.now();
         return;
       case 'rate_limited': {
-        const ra = retryAfterSeconds(retryAfterHeader, text, this.clock.now()) ?? 60;
-        const until = this.clock.now() + ra * 1000;
-        this.pacer.pause(until);
+        const until = this.clock.now() + outcome.retryAfterMs;
+        this.pacer?.pause(until);
         this.serialUntil = until + 60_000;
-        this.lastError = `429 ${upstreamMessage(text)}`;
-        this.log.warn({ device: deviceId, retryAfterSeconds: ra }, 'TagoIO rate limit reached; pausing forwarding');
+        this.lastError = outcome.error;
+        this.counts.retries += 1;
+        this.log.warn(
+          { route: this.route.name, device: deviceId, retryAfterSeconds: outcome.retryAfterMs / 1000 },
+          'destination rate limit reached; pausing this route',
+        );
+        if (!this.pacer) {
+          // Unpaced routes pause through every device's back-off instead.
+          this.backoff.set(token, { until, attempt: 1, outage: false });
+        }
         return;
       }
-      case 'dead_letter':
-      case 'refused_token': {
-        const message = upstreamMessage(text);
-        const reason = `upstream_${status}`;
+      case 'dead_letter': {
         // The store publishes the dead-letter event (one place, so the metric counts each point once).
-        await this.store.deadLetter(batch.ids, reason, message);
+        await this.queue.deadLetter(batch.ids, outcome.reason, outcome.message);
+        this.counts.deadLettered += batch.points;
         this.consecutiveFailures = 0;
-        if (outcome === 'refused_token') {
-          await this.store.refuseToken(token);
+        if (outcome.refuseToken && this.route.primary) {
+          await this.queue.refuseToken(token);
           this.directory.refuse(token);
           this.log.warn(
-            { device: deviceId, status, message },
+            { route: this.route.name, device: deviceId, reason: outcome.reason, message: outcome.message },
             'TagoIO refused the device token; refusing it at ingest from now on',
           );
         } else {
           this.log.warn(
-            { device: deviceId, status, message, points: batch.points },
-            'TagoIO rejected a batch; kept as a dead letter',
+            {
+              route: this.route.name,
+              device: deviceId,
+              reason: outcome.reason,
+              message: outcome.message,
+              points: batch.points,
+            },
+            'the destination rejected a batch; kept as a dead letter',
           );
         }
         return;
@@ -272,24 +337,46 @@ export class Forwarder {
       case 'retry': {
         const prev = this.backoff.get(token);
         const attempt = (prev?.attempt ?? 0) + 1;
-        const ra = retryAfterSeconds(retryAfterHeader, text, this.clock.now());
         const wait = Math.max(
-          (ra ?? 0) * 1000,
-          backoffMs(attempt, this.config.retryBaseMs, this.config.retryMaxMs, this.random),
+          outcome.retryAfterMs ?? 0,
+          backoffMs(attempt, this.settings.retryBaseMs, this.settings.retryMaxMs, this.random),
         );
         this.consecutiveFailures += 1;
+        this.counts.retries += 1;
         this.backoff.set(token, {
           until: this.clock.now() + wait,
           attempt,
           outage: this.consecutiveFailures >= OUTAGE_AFTER,
         });
-        this.lastError = status === 0 ? text : `${status} ${upstreamMessage(text)}`;
+        this.lastError = outcome.error;
         this.log.warn(
-          { device: deviceId, status, attempt, retryInMs: wait, error: this.lastError },
+          { route: this.route.name, device: deviceId, attempt, retryInMs: wait, error: this.lastError },
           'forward failed; will retry',
         );
         return;
       }
     }
+  }
+
+  /**
+   * `whenLagging: dead_letter`: a batch whose oldest point waited longer than `maxLagMs` leaves the queue as
+   * dead letters (reason `lagging`, replayable) instead of being delivered, so a route down for long stops
+   * holding the store. True when it did.
+   */
+  private async deadLetterIfLagging(batch: PendingBatch, deviceId: string): Promise<boolean> {
+    const after = this.route.deadLetterAfterMs;
+    if (after === undefined) return false;
+    const at = this.queue.appendedAt?.(batch.ids[0] as number);
+    if (at === undefined) return false;
+    const age = this.clock.now() - at;
+    if (age <= after) return false;
+    await this.queue.deadLetter(batch.ids, 'lagging', `waited ${Math.round(age / 1000)} s, over maxLagMs ${after} ms`);
+    this.counts.deadLettered += batch.points;
+    events.routeDelivery.publish({ route: this.route.name, outcome: 'lagging', points: batch.points, durationMs: 0 });
+    this.log.warn(
+      { route: this.route.name, device: deviceId, points: batch.points, ageMs: age },
+      'route lagging over maxLagMs: points moved to the dead letters',
+    );
+    return true;
   }
 }

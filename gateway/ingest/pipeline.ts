@@ -9,7 +9,7 @@
  * - limit: the device's upload rate (it needs the device, so it follows authenticate);
  * - decode: the body or payload → JSON or raw input (HTTP reads the body here);
  * - parse: TagoIO's `payload` array, run through the device's parser in the sandbox when it has one;
- * - validate: TagoIO's record rules; store: the durable append (resolves after the commit);
+ * - validate: TagoIO's record rules; store: the durable append of every route's copy (resolves after the commit);
  * - ack: the protocol's acknowledgement (HTTP 200, MQTT PUBACK), only after store.
  *
  * The protocol adapters supply what depends on the protocol (`IngestSource`); the stage that fails decides
@@ -21,7 +21,7 @@ import type { ParserDevice, ParserHost } from '../../parsers/parser-host.js';
 import { type EdgeError, InvalidBodyError, ParserError, toEdgeError } from '../errors.js';
 import { events, type Protocol } from '../events.js';
 import type { DataRecord, Device } from '../model.js';
-import type { PointQueue } from '../store/store.js';
+import type { RoutedAppend } from '../routes/routes.js';
 import { validateRecords } from '../validate/record-rules.js';
 
 export type IngestInput =
@@ -235,7 +235,7 @@ export const INGEST_STAGES: readonly Stage[] = [
       }
     },
   },
-  { name: 'store', run: (m, deps) => deps.store.append(DEVICE(m).token, m.records) },
+  { name: 'store', run: (m, deps) => deps.store.append(DEVICE(m), m.records) },
   // Counted as accepted before it runs: the points are stored whatever the acknowledgement's fate.
   { name: 'ack', run: (m) => m.source.ack(m.records.length) },
 ];
@@ -243,7 +243,8 @@ export const INGEST_STAGES: readonly Stage[] = [
 const ACK = INGEST_STAGES.length - 1;
 
 export interface PipelineDeps {
-  store: PointQueue;
+  /** Every route's copy of the records, durably (gateway/routes/routes.ts). */
+  store: RoutedAppend;
   parsers: ParserHost | null;
 }
 

@@ -2,7 +2,7 @@
  * The one metrics registry. It listens to the data path's diagnostics channels (gateway/events.ts) and
  * reads gauges from the running gateway when scraped; core code never imports prom-client. Every series
  * is prefixed `tago_edge_` and documented in docs/metrics.md (a test keeps the two in step). No token
- * ever becomes a label: labels are protocol, code, status class, reason.
+ * ever becomes a label: labels are protocol, code, status class, reason, route (a configured name).
  */
 import client from 'prom-client';
 import { downlinkEvents } from '../downlink/downlink-events.js';
@@ -16,6 +16,8 @@ export interface GaugeSources {
   upstreamUp(): number;
   /** Downlink messages queued now (0 when the downlink is off). */
   downlinkDepth?(): number;
+  /** Each route's queue and state (gateway/routes/route-runner.ts). */
+  routes?(): Array<{ name: string; depthPoints: number; oldestAgeMs: number; state: string }>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
@@ -242,6 +244,61 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
     },
   });
 
+  const routeDeliveries = new client.Counter({
+    name: 'tago_edge_route_deliveries_total',
+    help: 'Delivery attempts per route, by outcome (delivered, retry, rate_limited, dead_letter, lagging)',
+    labelNames: ['route', 'outcome'],
+    registers: [registry],
+  });
+  const routePoints = new client.Counter({
+    name: 'tago_edge_route_points_delivered_total',
+    help: 'Points a route delivered (its destination confirmed them)',
+    labelNames: ['route'],
+    registers: [registry],
+  });
+  const routeDeadLettered = new client.Counter({
+    name: 'tago_edge_route_points_dead_lettered_total',
+    help: 'Points a route moved to the dead letters: refused by its destination, or lagging over maxLagMs',
+    labelNames: ['route', 'outcome'],
+    registers: [registry],
+  });
+  const routeLatency = new client.Histogram({
+    name: 'tago_edge_route_delivery_seconds',
+    help: 'Time of one delivery attempt to a route destination',
+    labelNames: ['route'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'tago_edge_route_depth_points',
+    help: 'Points queued for a route now',
+    labelNames: ['route'],
+    registers: [registry],
+    collect() {
+      for (const r of sources.routes?.() ?? []) this.set({ route: r.name }, r.depthPoints);
+    },
+  });
+  new client.Gauge({
+    name: 'tago_edge_route_oldest_age_seconds',
+    help: "Age of a route's oldest queued point",
+    labelNames: ['route'],
+    registers: [registry],
+    collect() {
+      for (const r of sources.routes?.() ?? []) this.set({ route: r.name }, r.oldestAgeMs / 1000);
+    },
+  });
+  new client.Gauge({
+    name: 'tago_edge_route_up',
+    help: "1 while a route's destination answers (or has not been tried), 0 while its deliveries fail",
+    labelNames: ['route'],
+    registers: [registry],
+    collect() {
+      for (const r of sources.routes?.() ?? []) {
+        this.set({ route: r.name }, r.state === 'ok' || r.state === 'unknown' ? 1 : 0);
+      }
+    },
+  });
+
   const byProtocol = {
     http: { received: pointsReceived.labels('http'), ack: ackLatency.labels('http') },
     mqtt: { received: pointsReceived.labels('mqtt'), ack: ackLatency.labels('mqtt') },
@@ -258,6 +315,14 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
       forwardRequests.inc({ status_class: cls });
       forwardLatency.observe(e.durationMs / 1000);
       if (cls === '2xx') pointsForwarded.inc(e.points);
+    }),
+    events.routeDelivery.subscribe((e) => {
+      routeDeliveries.inc({ route: e.route, outcome: e.outcome });
+      if (e.outcome === 'delivered') routePoints.inc({ route: e.route }, e.points);
+      else if (e.outcome === 'dead_letter' || e.outcome === 'lagging') {
+        routeDeadLettered.inc({ route: e.route, outcome: e.outcome }, e.points);
+      }
+      if (e.outcome !== 'lagging') routeLatency.observe({ route: e.route }, e.durationMs / 1000);
     }),
     events.storeCommit.subscribe((e) => {
       commits.inc();

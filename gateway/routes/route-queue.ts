@@ -32,8 +32,17 @@ export class RouteQueue implements PointQueue, TokenDenyList {
     return this.store.pendingTokens(limit, keys, this.owns).map((k) => this.space.token(k));
   }
 
+  /** This route's depth (walks its devices: for status and metrics, not per message). */
+  share(): QueueShare {
+    return this.store.queueShare(this.owns);
+  }
+
   queueShare(owns: KeyFilter): QueueShare {
     return this.store.queueShare((k) => this.owns(k) && owns(k));
+  }
+
+  appendedAt(id: number): number | undefined {
+    return this.store.appendedAt?.(id);
   }
 
   pendingBytes(token: string): number {

@@ -81,6 +81,10 @@ export class MemoryStore implements Store {
     return out.slice(0, limit).map((o) => o.token);
   }
 
+  appendedAt(id: number): number | undefined {
+    return this.byId.get(id)?.at;
+  }
+
   queueShare(owns: KeyFilter): QueueShare {
     const share = { depthPoints: 0, depthBytes: 0, oldestAgeMs: 0 };
     let oldest = Number.POSITIVE_INFINITY;

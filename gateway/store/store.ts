@@ -92,6 +92,8 @@ export interface PointQueue {
   pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: KeyFilter): string[];
   /** The depth of the keys `owns` takes (per-route figures; walks the pending devices, not per message). */
   queueShare(owns: KeyFilter): QueueShare;
+  /** When the stored entry `id` was appended (epoch ms), while it is pending; for `maxLagMs`. */
+  appendedAt?(id: number): number | undefined;
   /** How many bytes of one device's points are pending (counted as `maxBytes` counts them); 0 if none. */
   pendingBytes(token: string): number;
   /** The oldest pending points of one device, up to `maxBytes` of JSON (at least one stored entry). */

@@ -101,7 +101,7 @@ async function setup(
   const clock = new ManualClock();
   const store = new MemoryStore({ maxBytes: 1_000_000 });
   // By default full jitter at its ceiling: the back-off is exactly min(max, base · 2^attempt).
-  const fwd = new Forwarder(
+  const fwd = Forwarder.toTagoio(
     config.upstream,
     store,
     new DeviceDirectory('passthrough', []),

@@ -8,6 +8,7 @@ import { InvalidBodyError, StoreFullError } from '../../gateway/errors.js';
 import { events, type IngestRejectedEvent } from '../../gateway/events.js';
 import { INGEST_STAGES, IngestPipeline, type IngestSource, type StageName } from '../../gateway/ingest/pipeline.js';
 import type { Device } from '../../gateway/model.js';
+import { planRoutes, RouteFanOut } from '../../gateway/routes/routes.js';
 import { MemoryStore } from '../../gateway/store/memory-store.js';
 
 const device: Device = { id: 'd1', name: 'd1', token: 'tok-1', params: [], tags: [] };
@@ -73,7 +74,7 @@ describe('ingest stages', () => {
 
   it('acknowledge only after the store has the points', async () => {
     const store = new MemoryStore({ maxBytes: 1_000_000 });
-    const out = await runOne(new IngestPipeline({ store, parsers: null }));
+    const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }));
     expect(out).toEqual({ acked: [1], refused: [], rejected: [] });
     expect(store.stats().depthPoints).toBe(1);
   });
@@ -82,7 +83,7 @@ describe('ingest stages', () => {
     'a refusal at %s is answered and counted once, and nothing is stored',
     async (stage) => {
       const store = new MemoryStore({ maxBytes: 1_000_000 });
-      const out = await runOne(new IngestPipeline({ store, parsers: null }), { throwAt: stage });
+      const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), { throwAt: stage });
       expect(out.acked).toEqual([]);
       expect(out.refused).toEqual([{ code: 'EDGE_ERR_INVALID_BODY', stage }]);
       expect(out.rejected).toHaveLength(1);
@@ -93,7 +94,7 @@ describe('ingest stages', () => {
 
   it('a record that breaks TagoIO’s rules is refused at validate', async () => {
     const store = new MemoryStore({ maxBytes: 1_000_000 });
-    const out = await runOne(new IngestPipeline({ store, parsers: null }), { body: { value: 1 } });
+    const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), { body: { value: 1 } });
     expect(out.refused).toEqual([{ code: 'EDGE_ERR_INVALID_RECORD', stage: 'validate' }]);
     expect(out.rejected).toMatchObject([{ stage: 'validate', deviceId: 'd1' }]);
   });
@@ -101,7 +102,7 @@ describe('ingest stages', () => {
   it('a full store refuses at store; the adapter may run that stage again, each refusal counted', async () => {
     const store = new MemoryStore({ maxBytes: 10 });
     let tries = 0;
-    const out = await runOne(new IngestPipeline({ store, parsers: null }), {
+    const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), {
       retryStore: async () => ++tries < 3,
     });
     expect(out.acked).toEqual([]);
@@ -111,7 +112,7 @@ describe('ingest stages', () => {
 
   it('an acknowledgement that fails is answered, and the stored message is not counted as refused', async () => {
     const store = new MemoryStore({ maxBytes: 1_000_000 });
-    const out = await runOne(new IngestPipeline({ store, parsers: null }), { throwAt: 'ack' });
+    const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), { throwAt: 'ack' });
     expect(out.refused).toEqual([{ code: 'EDGE_ERR_INVALID_BODY', stage: 'ack' }]);
     expect(out.rejected).toEqual([]);
     expect(store.stats().depthPoints).toBe(1);

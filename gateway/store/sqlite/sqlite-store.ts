@@ -207,6 +207,10 @@ export class SqliteStore implements Store {
     return this.ledger.pendingTokens(limit, exclude, owns);
   }
 
+  appendedAt(id: number): number | undefined {
+    return this.st.createdAt.get(id) as number | undefined;
+  }
+
   queueShare(owns: KeyFilter): QueueShare {
     const s = this.ledger.share(owns);
     const at = s.oldestId === 0 ? undefined : (this.st.createdAt.get(s.oldestId) as number | undefined);
