@@ -189,8 +189,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
       authMode: () => current.auth.mode,
       log,
       // Command status records are TagoIO's: the primary route's queue, when there is one.
-      append: (token, records) =>
-        planned.some((r) => r.primary) ? store.append(token, records) : Promise.resolve(),
+      append: (token, records) => (planned.some((r) => r.primary) ? store.append(token, records) : Promise.resolve()),
     });
   }
   const httpPort = await listen(httpServer, config.http.port, config.http.host);

@@ -55,14 +55,20 @@ const postgresDestination = z
 const mqttDestination = z
   .object({
     type: z.literal('mqtt'),
-    url: z.string().regex(/^(mqtts?|wss?):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL').describe('broker URL'),
+    url: z
+      .string()
+      .regex(/^(mqtts?|wss?):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL')
+      .describe('broker URL'),
     topic: z
       .string()
       .min(1)
       .default('devices/{device}/messages/events/')
       .describe('topic template: {device} (name), {deviceId}, {variable} (one message per point then)'),
     clientId: z.string().min(1).optional().describe('MQTT client id (default tago-edge-<route>)'),
-    username: z.string().optional().describe('username (Azure IoT Hub: <hub>.azure-devices.net/<device>/?api-version=…)'),
+    username: z
+      .string()
+      .optional()
+      .describe('username (Azure IoT Hub: <hub>.azure-devices.net/<device>/?api-version=…)'),
     password: z.string().optional().describe('password (Azure IoT Hub: a SAS token)'),
     ...tlsClient,
     timeoutMs: z.number().int().positive().default(30_000).describe('connect and PUBACK timeout'),
@@ -108,17 +114,42 @@ export const routeSchema = z
       .describe('how the route changes what it carries'),
     delivery: z
       .object({
-        maxInFlight: z.number().int().positive().optional().describe('concurrent deliveries (default: upstream.maxInFlight)'),
-        batchMaxBytes: z.number().int().positive().optional().describe('largest batch (default: upstream.batchMaxBytes)'),
-        batchWaitMs: z.number().int().nonnegative().optional().describe('per device: wait to fill a batch (default: upstream.batchWaitMs)'),
+        maxInFlight: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('concurrent deliveries (default: upstream.maxInFlight)'),
+        batchMaxBytes: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('largest batch (default: upstream.batchMaxBytes)'),
+        batchWaitMs: z
+          .number()
+          .int()
+          .nonnegative()
+          .optional()
+          .describe('per device: wait to fill a batch (default: upstream.batchWaitMs)'),
         requestsPerMinute: z
           .number()
           .int()
           .nonnegative()
           .optional()
           .describe('deliveries per minute (default: upstream.requestsPerMinute for tagoio, 0 = unpaced otherwise)'),
-        retryBaseMs: z.number().int().positive().optional().describe('first retry delay (default: upstream.retryBaseMs)'),
-        retryMaxMs: z.number().int().positive().optional().describe('longest retry delay (default: upstream.retryMaxMs)'),
+        retryBaseMs: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('first retry delay (default: upstream.retryBaseMs)'),
+        retryMaxMs: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('longest retry delay (default: upstream.retryMaxMs)'),
       })
       .strict()
       .prefault({})

@@ -17,7 +17,7 @@ import { type Clock, type ClockTimer, systemClock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { events } from '../events.js';
 import type { Logger } from '../log.js';
-import { errorText, type Destination, type DeliveryOutcome } from '../routes/destination.js';
+import { type DeliveryOutcome, type Destination, errorText } from '../routes/destination.js';
 import { TagoioDestination } from '../routes/destinations/tagoio.js';
 import type { PendingBatch, PointQueue, TokenDenyList } from '../store/store.js';
 import { Pacer } from './pacer.js';

@@ -3,14 +3,7 @@
  * route's own (its queue space, route-space.ts). The forwarder runs unchanged on it: per device and in
  * order, one delivery in flight per device, acknowledged or dead-lettered by the stored entries' ids.
  */
-import type {
-  KeyFilter,
-  PendingBatch,
-  PointQueue,
-  QueueShare,
-  StoreStats,
-  TokenDenyList,
-} from '../store/store.js';
+import type { KeyFilter, PendingBatch, PointQueue, QueueShare, StoreStats, TokenDenyList } from '../store/store.js';
 import type { RouteSpace } from './route-space.js';
 
 export class RouteQueue implements PointQueue, TokenDenyList {

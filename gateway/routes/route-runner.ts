@@ -93,7 +93,12 @@ export class RouteRunner {
       const destination = createDestination(r, settings, upstream, log, clock);
       const lag = r.config.whenLagging === 'dead_letter' ? r.config.maxLagMs : undefined;
       return new Forwarder(
-        { name: r.name, primary: r.primary, delivery: settings, ...(lag === undefined ? {} : { deadLetterAfterMs: lag }) },
+        {
+          name: r.name,
+          primary: r.primary,
+          delivery: settings,
+          ...(lag === undefined ? {} : { deadLetterAfterMs: lag }),
+        },
         this.queues[i] as RouteQueue,
         directory,
         destination,

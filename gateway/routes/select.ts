@@ -13,11 +13,11 @@ export type RouteSelect = (device: Device, records: DataRecord[]) => DataRecord[
 /** `*` matches any run of characters; everything else is literal. */
 function pattern(glob: string): (name: string) => boolean {
   if (!glob.includes('*')) return (name) => name === glob;
-  const re = new RegExp(`^${glob.split('*').map(escape).join('.*')}$`);
+  const re = new RegExp(`^${glob.split('*').map(escapeRegExp).join('.*')}$`);
   return (name) => re.test(name);
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 

@@ -7,15 +7,7 @@ import { StoreFullError } from '../errors.js';
 import { events } from '../events.js';
 import type { DataRecord } from '../model.js';
 import { parseQueueKey } from './queue-key.js';
-import type {
-  DeadLetter,
-  DeadLetterInput,
-  KeyFilter,
-  PendingBatch,
-  QueueShare,
-  Store,
-  StoreStats,
-} from './store.js';
+import type { DeadLetter, DeadLetterInput, KeyFilter, PendingBatch, QueueShare, Store, StoreStats } from './store.js';
 
 interface Row {
   id: number;

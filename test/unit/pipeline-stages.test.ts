@@ -83,7 +83,9 @@ describe('ingest stages', () => {
     'a refusal at %s is answered and counted once, and nothing is stored',
     async (stage) => {
       const store = new MemoryStore({ maxBytes: 1_000_000 });
-      const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), { throwAt: stage });
+      const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), {
+        throwAt: stage,
+      });
       expect(out.acked).toEqual([]);
       expect(out.refused).toEqual([{ code: 'EDGE_ERR_INVALID_BODY', stage }]);
       expect(out.rejected).toHaveLength(1);
@@ -94,7 +96,9 @@ describe('ingest stages', () => {
 
   it('a record that breaks TagoIO’s rules is refused at validate', async () => {
     const store = new MemoryStore({ maxBytes: 1_000_000 });
-    const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), { body: { value: 1 } });
+    const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), {
+      body: { value: 1 },
+    });
     expect(out.refused).toEqual([{ code: 'EDGE_ERR_INVALID_RECORD', stage: 'validate' }]);
     expect(out.rejected).toMatchObject([{ stage: 'validate', deviceId: 'd1' }]);
   });
@@ -112,7 +116,9 @@ describe('ingest stages', () => {
 
   it('an acknowledgement that fails is answered, and the stored message is not counted as refused', async () => {
     const store = new MemoryStore({ maxBytes: 1_000_000 });
-    const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), { throwAt: 'ack' });
+    const out = await runOne(new IngestPipeline({ store: new RouteFanOut(planRoutes({}), store), parsers: null }), {
+      throwAt: 'ack',
+    });
     expect(out.refused).toEqual([{ code: 'EDGE_ERR_INVALID_BODY', stage: 'ack' }]);
     expect(out.rejected).toEqual([]);
     expect(store.stats().depthPoints).toBe(1);

@@ -23,7 +23,9 @@ export function readRouteFile(route: string, field: string, file: string | undef
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new Error(`routes[${route}].destination.${field}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new Error(
+      `routes[${route}].destination.${field}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
 }
 

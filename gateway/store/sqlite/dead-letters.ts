@@ -9,10 +9,11 @@
  * Invariants: a point is never in both `points` and `dead_letters`, nor in neither (a job whose row is
  * gone meanwhile rolls back whole); every move publishes `events.deadLetter` once; `count` follows the table.
  */
-import { parseQueueKey } from '../queue-key.js';
+
 import type { Logger } from 'pino';
 import type { Clock } from '../../clock.js';
 import { events } from '../../events.js';
+import { parseQueueKey } from '../queue-key.js';
 import type { DeadLetter, DeadLetterInput } from '../store.js';
 import type { Codec, Stored } from './codec.js';
 import type { Step, StepResult } from './commit-protocol.js';

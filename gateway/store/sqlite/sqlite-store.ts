@@ -30,15 +30,7 @@ import { ShuttingDownError, StoreFullError, StoreWriteError } from '../../errors
 import { events } from '../../events.js';
 import type { DataRecord } from '../../model.js';
 import type { Cipher } from '../encryption.js';
-import type {
-  DeadLetter,
-  DeadLetterInput,
-  KeyFilter,
-  PendingBatch,
-  QueueShare,
-  Store,
-  StoreStats,
-} from '../store.js';
+import type { DeadLetter, DeadLetterInput, KeyFilter, PendingBatch, QueueShare, Store, StoreStats } from '../store.js';
 import { type Codec, codecFor } from './codec.js';
 import { type CommitJob, type CommitResult, CommitWriter, type Step, type StepResult } from './commit-thread.js';
 import { SqliteDeadLetters } from './dead-letters.js';
