@@ -54,6 +54,8 @@ export class DeviceDirectory {
       throw new MissingTokenError('Authorization Denied: no device token (send Device-Token, Authorization or token)');
     }
     if (this.refused.has(token)) throw new RefusedTokenError('Authorization Denied: TagoIO refused this token');
+    // The store keys other routes' queues with NULs (gateway/store/queue-key.ts): no token may hold one.
+    if (token.includes('\u0000')) throw new RefusedTokenError('Authorization Denied: a device token holds no NUL');
     const known = this.configured.get(token);
     if (known) return known;
     if (this.mode === 'registry') throw new RefusedTokenError('Authorization Denied: unknown device token');

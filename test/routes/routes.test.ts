@@ -4,9 +4,12 @@
  * delivery; a filter and a transform do what docs/routes.md says; a route's outage never holds another; a
  * route's dead letters replay into that route only; `whenLagging: dead_letter` empties a dead route.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../gateway/config/schema.js';
+import { runCli } from '../helpers/cli.js';
 import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
 import { startWebhook, subscribeBroker, tableTally } from '../helpers/route-sinks.js';
 import { missing, startSeqLoad } from '../helpers/seq-load.js';
@@ -194,25 +197,40 @@ describe('routes', () => {
     );
   });
 
-  it("a route's dead letters name it, and replay into that route only", async () => {
+  it("a route's dead letters name it; `queue replay --route` puts them back into that route only", async () => {
     const hook = await startWebhook();
     hook.failWith = 422;
-    const { sim, http, gw } = await startStack({
-      routes: [
-        { name: 'cloud', destination: { type: 'tagoio' } },
-        { name: 'hook', destination: { type: 'http', url: hook.url } },
-      ],
-    });
+    const routes: ConfigInput['routes'] = [
+      { name: 'cloud', destination: { type: 'tagoio' } },
+      { name: 'hook', destination: { type: 'http', url: hook.url } },
+    ];
+    const { sim, http, gw } = await startStack({ routes });
     expect(await post(http, 'tok-a', [{ variable: 'v', value: 1 }])).toBe(200);
     await waitFor(() => gw.store.listDeadLetters().length === 1);
-    const [dl] = gw.store.listDeadLetters();
-    expect(dl).toMatchObject({ route: 'hook', reason: 'http_422' });
+    expect(gw.store.listDeadLetters()[0]).toMatchObject({ route: 'hook', reason: 'http_422' });
     await waitFor(() => sim.stats().points === 1);
     hook.failWith = null;
-    expect(await gw.store.replayDeadLetters([dl?.id as number])).toBe(1);
+    // The CLI, through the running gateway's admin socket (the gateway stays the store's one writer).
+    const config = join(gw.config.store.dir, 'routes.json');
+    writeFileSync(config, JSON.stringify({ store: { dir: gw.config.store.dir }, routes }));
+    const none = await runCli(['queue', 'replay', '--route', 'cloud', '--config', config]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('route cloud has no dead letters');
+    const unknown = await runCli(['queue', 'replay', '--route', 'nope', '--config', config]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('--route nope: no such route (configured: cloud, hook)');
+    const replayed = await runCli(['queue', 'replay', '--route', 'hook', '--config', config]);
+    expect(replayed.stdout).toContain('replayed 1 dead letter(s): 1 point(s) queued again');
     await waitFor(() => hook.tally.records.length === 1);
     await waitFor(() => gw.routes.status().every((r) => r.depthPoints === 0));
     expect(sim.stats().points).toBe(1); // TagoIO's copy was never dead-lettered: it does not come again
+    const stats = await runCli(['queue', 'stats', '--json', '--config', config]);
+    expect(
+      JSON.parse(stats.stdout).routes.map((r: { name: string; depthPoints: number }) => [r.name, r.depthPoints]),
+    ).toEqual([
+      ['cloud', 0],
+      ['hook', 0],
+    ]);
   });
 
   it('whenLagging: dead_letter moves what a dead route holds past maxLagMs to the dead letters', async () => {
