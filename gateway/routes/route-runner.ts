@@ -113,7 +113,7 @@ export class RouteRunner {
   /** The primary (first TagoIO) route's forwarder: `/readyz`'s `upstream`; else the first route's. */
   get primary(): Forwarder {
     const i = this.routes.findIndex((r) => r.primary);
-    return this.forwarders[i < 0 ? 0 : i] as Forwarder;
+    return this.forwarders[Math.max(i, 0)] as Forwarder;
   }
 
   start(): void {

@@ -35,7 +35,7 @@ export function compileSelect(route: Pick<RouteConfig, 'filter' | 'transform'>):
   const takesDevice = (d: Device): boolean => {
     if (!names && !tags) return true;
     if (names && (names.has(d.name) || names.has(d.id))) return true;
-    return tags !== null && tags.some((w) => d.tags.some((h) => h.key === w.key && h.value === w.value));
+    return tags?.some((w) => d.tags.some((h) => h.key === w.key && h.value === w.value)) ?? false;
   };
   return (device, records) => {
     if (!takesDevice(device)) return null;

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import mqtt from 'mqtt';
 import { onTestFinished } from 'vitest';
-import type { PostgresServer } from './postgres-server.js';
+import type { PostgresServer } from '../../loadtests/lib/postgres-server.js';
 import type { TlsMosquitto } from './tls-mosquitto.js';
 
 interface SeqRecord {

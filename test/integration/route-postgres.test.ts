@@ -11,7 +11,7 @@ import type { DataRecord } from '../../gateway/model.js';
 import { type Delivery, pointsOf } from '../../gateway/routes/destination.js';
 import { PostgresDestination, ROWS_PER_STATEMENT } from '../../gateway/routes/destinations/postgres.js';
 import type { PendingBatch } from '../../gateway/store/store.js';
-import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
+import { type PostgresServer, startPostgres } from '../../loadtests/lib/postgres-server.js';
 import { openAt, tempDir } from '../store/helpers.js';
 
 let pg: PostgresServer;

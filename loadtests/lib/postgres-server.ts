@@ -1,5 +1,5 @@
 /**
- * A real PostgreSQL for tests: a fresh cluster (`initdb`) in a temporary directory, trust auth, listening on
+ * A real PostgreSQL for tests and benchmarks: a fresh cluster (`initdb`) in a temporary directory, trust auth, listening on
  * a free port on 127.0.0.1 with its unix socket in that directory, `fsync=off` (nothing here must survive a
  * power cut). It can be stopped and started again on the same port and data, which is how tests take the
  * database away from a running destination.
