@@ -71,6 +71,8 @@ export class Forwarder {
    * configured, and a burst of `maxInFlight` would meet as many refusals each window.
    */
   private serialUntil = 0;
+  /** After a 429: no delivery of this route before then (the destination's limit is the route's, not a device's). */
+  private pausedUntil = 0;
   private lastSuccessAt = 0;
   private lastError = '';
   private readonly counts = { delivered: 0, retries: 0, deadLettered: 0 };
@@ -179,6 +181,10 @@ export class Forwarder {
   private pump(): void {
     if (!this.running) return;
     const now = this.clock.now();
+    if (now < this.pausedUntil) {
+      this.schedule(this.pausedUntil - now);
+      return;
+    }
     let nextWake = Number.POSITIVE_INFINITY;
     const exclude = new Set<string>(this.inFlight.keys());
     // A device gets at most one delivery per batchWaitMs, so under steady load its points ride together
@@ -295,6 +301,7 @@ export class Forwarder {
       case 'rate_limited': {
         const until = this.clock.now() + outcome.retryAfterMs;
         this.pacer?.pause(until);
+        this.pausedUntil = Math.max(this.pausedUntil, until);
         this.serialUntil = until + 60_000;
         this.lastError = outcome.error;
         this.counts.retries += 1;
@@ -302,10 +309,6 @@ export class Forwarder {
           { route: this.route.name, device: deviceId, retryAfterSeconds: outcome.retryAfterMs / 1000 },
           'destination rate limit reached; pausing this route',
         );
-        if (!this.pacer) {
-          // Unpaced routes pause through every device's back-off instead.
-          this.backoff.set(token, { until, attempt: 1, outage: false });
-        }
         return;
       }
       case 'dead_letter': {

@@ -3,6 +3,7 @@
  * durable store is measured against. Keeps the Store invariants except surviving a restart, and passes the
  * same model test as the SQLite store (test/store/model.test.ts).
  */
+import { type Clock, systemClock } from '../clock.js';
 import { StoreFullError } from '../errors.js';
 import { events } from '../events.js';
 import type { DataRecord } from '../model.js';
@@ -29,7 +30,13 @@ export class MemoryStore implements Store {
   private readonly spaceListeners: Array<() => void> = [];
 
   constructor(
-    private readonly opts: { maxBytes: number; retryAfterSeconds?: number; deviceIdOf?: (t: string) => string },
+    private readonly opts: {
+      maxBytes: number;
+      retryAfterSeconds?: number;
+      deviceIdOf?: (t: string) => string;
+      /** Stamps and ages (epoch ms); the system clock by default. */
+      clock?: Clock;
+    },
   ) {}
 
   async append(token: string, records: DataRecord[]): Promise<void> {
@@ -50,7 +57,7 @@ export class MemoryStore implements Store {
       q = [];
       this.queues.set(token, q);
     }
-    const now = Date.now();
+    const now = this.now();
     for (const json of jsons) {
       const row = { id: this.nextId++, token, json, bytes: Buffer.byteLength(json) + 1, at: now };
       q.push(row);
@@ -73,6 +80,10 @@ export class MemoryStore implements Store {
     return out.slice(0, limit).map((o) => o.token);
   }
 
+  private now(): number {
+    return (this.opts.clock ?? systemClock).now();
+  }
+
   appendedAt(id: number): number | undefined {
     return this.byId.get(id)?.at;
   }
@@ -86,7 +97,7 @@ export class MemoryStore implements Store {
       for (const r of q) share.depthBytes += r.bytes;
       oldest = Math.min(oldest, (q[0] as Row).at);
     }
-    if (Number.isFinite(oldest)) share.oldestAgeMs = Math.max(0, Date.now() - oldest);
+    if (Number.isFinite(oldest)) share.oldestAgeMs = Math.max(0, this.now() - oldest);
     return share;
   }
 
@@ -223,7 +234,7 @@ export class MemoryStore implements Store {
     return {
       depthPoints: depth,
       depthBytes: this.bytes,
-      oldestAgeMs: depth === 0 ? 0 : Date.now() - oldest,
+      oldestAgeMs: depth === 0 ? 0 : this.now() - oldest,
       deadLetters: this.dead.length,
       maxBytes: this.opts.maxBytes,
     };
