@@ -67,7 +67,9 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     throw err;
   }
   const planned = planRoutes(config);
-  hold?.serve(localQueueOps(store, storePath(config.store), planned));
+  // `queue stats` through the admin socket also shows each route's live state (once the routes run).
+  let liveRoutes: RouteRunner | undefined;
+  hold?.serve(localQueueOps(store, storePath(config.store), planned, () => liveRoutes?.status() ?? []));
   const directory = new DeviceDirectory(config.auth.mode, config.devices, store.refusedTokens());
   const parsers = createParserHost({ timeoutMs: config.parsers.timeoutMs, memoryMb: config.parsers.memoryMb });
   let routes: RouteRunner;
@@ -80,6 +82,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     await hold?.close();
     throw err;
   }
+  liveRoutes = routes;
   const forwarder = routes.primary;
   const orphans = orphanKeys(planned, store);
   if (orphans.length > 0) {

@@ -127,7 +127,7 @@ function printStats(s: QueueStats, json: boolean): void {
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(16)} ${v}\n`);
   if (s.routes.length > 1 || s.routes[0]?.name !== 'tagoio') {
     const table = [
-      ['ROUTE', 'DESTINATION', 'POINTS', 'DEVICES', 'BYTES', 'OLDEST'],
+      ['ROUTE', 'DESTINATION', 'POINTS', 'DEVICES', 'BYTES', 'OLDEST', 'DEAD LETTERS', 'STATE', 'DELIVERED', 'RETRIES'],
       ...s.routes.map((r) => [
         r.name,
         r.destination,
@@ -135,6 +135,10 @@ function printStats(s: QueueStats, json: boolean): void {
         String(r.devicesPending),
         formatBytes(r.depthBytes),
         r.depthPoints === 0 ? '-' : formatAge(r.oldestAgeMs),
+        String(r.deadLetters),
+        r.live?.state ?? '-',
+        r.live ? String(r.live.delivered) : '-',
+        r.live ? String(r.live.retries) : '-',
       ]),
     ];
     process.stdout.write('\n');

@@ -14,7 +14,21 @@ export interface RouteQueueStats {
   depthBytes: number;
   oldestAgeMs: number;
   devicesPending: number;
+  /** Dead letters that left this route's queue. */
+  deadLetters: number;
+  /** Since the gateway started (only through a running gateway): its state, points delivered, retries. */
+  live?: { state: string; delivered: number; retries: number; deadLettered: number; lastError: string };
 }
+
+/** A running gateway's view of its routes (route-runner.ts), for `queue stats` through its admin socket. */
+export type LiveRoutes = () => Array<{
+  name: string;
+  state: string;
+  delivered: number;
+  retries: number;
+  deadLettered: number;
+  lastError: string;
+}>;
 
 export interface QueueStats {
   path: string;
@@ -42,19 +56,36 @@ export interface QueueOps {
   replay(ids: number[] | undefined): Promise<ReplayResult>;
 }
 
-export function localQueueOps(store: Store, path: string, routes: readonly Route[]): QueueOps {
+export function localQueueOps(store: Store, path: string, routes: readonly Route[], live?: LiveRoutes): QueueOps {
   return {
     async stats() {
+      const letters = store.listDeadLetters(Number.MAX_SAFE_INTEGER);
+      const now = live?.() ?? [];
       return {
         path,
         ...store.stats(),
         devicesPending: new Set(store.pendingTokens(Number.MAX_SAFE_INTEGER).map(tokenOfKey)).size,
-        routes: routes.map((r) => ({
-          name: r.name,
-          destination: r.config.destination.type,
-          ...store.queueShare(r.space.owns),
-          devicesPending: store.pendingTokens(Number.MAX_SAFE_INTEGER, undefined, r.space.owns).length,
-        })),
+        routes: routes.map((r) => {
+          const l = now.find((x) => x.name === r.name);
+          return {
+            name: r.name,
+            destination: r.config.destination.type,
+            ...store.queueShare(r.space.owns),
+            devicesPending: store.pendingTokens(Number.MAX_SAFE_INTEGER, undefined, r.space.owns).length,
+            deadLetters: deadLettersOfRoute(letters, r.name, routes).length,
+            ...(l
+              ? {
+                  live: {
+                    state: l.state,
+                    delivered: l.delivered,
+                    retries: l.retries,
+                    deadLettered: l.deadLettered,
+                    lastError: l.lastError,
+                  },
+                }
+              : {}),
+          };
+        }),
       };
     },
     async deadLetters(limit) {

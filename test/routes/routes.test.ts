@@ -225,12 +225,14 @@ describe('routes', () => {
     await waitFor(() => gw.routes.status().every((r) => r.depthPoints === 0));
     expect(sim.stats().points).toBe(1); // TagoIO's copy was never dead-lettered: it does not come again
     const stats = await runCli(['queue', 'stats', '--json', '--config', config]);
-    expect(
-      JSON.parse(stats.stdout).routes.map((r: { name: string; depthPoints: number }) => [r.name, r.depthPoints]),
-    ).toEqual([
-      ['cloud', 0],
-      ['hook', 0],
+    const rows = (JSON.parse(stats.stdout) as { routes: Array<Record<string, unknown>> }).routes;
+    expect(rows).toMatchObject([
+      { name: 'cloud', destination: 'tagoio', depthPoints: 0, deadLetters: 0, live: { state: 'ok', delivered: 1 } },
+      { name: 'hook', destination: 'http', depthPoints: 0, deadLetters: 0, live: { state: 'ok', delivered: 1 } },
     ]);
+    const table = await runCli(['queue', 'stats', '--config', config]);
+    expect(table.stdout).toMatch(/ROUTE\s+DESTINATION\s+POINTS/);
+    expect(table.stdout).toMatch(/hook\s+http\s+0/);
   });
 
   it('whenLagging: dead_letter moves what a dead route holds past maxLagMs to the dead letters', async () => {
