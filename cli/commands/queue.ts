@@ -155,13 +155,15 @@ function printDeadLetters(list: DeadLetter[], json: boolean): void {
     process.stdout.write('no dead letters\n');
     return;
   }
+  // The route column only when a dead letter left a route other than the primary (routes: configured).
+  const routed = list.some((d) => d.route !== undefined);
   const table = [
-    ['ID', 'CREATED', 'DEVICE', 'ROUTE', 'REASON', 'POINTS', 'MESSAGE'],
+    ['ID', 'CREATED', 'DEVICE', ...(routed ? ['ROUTE'] : []), 'REASON', 'POINTS', 'MESSAGE'],
     ...list.map((d) => [
       String(d.id),
       d.createdAt,
       d.deviceId || '-',
-      d.route ?? '-',
+      ...(routed ? [d.route ?? '-'] : []),
       d.reason,
       String(d.records.length),
       d.message.length > 80 ? `${d.message.slice(0, 77)}...` : d.message,

@@ -167,8 +167,12 @@ export class QueueLedger {
     return out.slice(0, limit).map((o) => o[0]);
   }
 
-  /** Points, bytes and the oldest head id of the devices `owns` takes (0 when none). */
-  share(owns: (token: string) => boolean): { points: number; bytes: number; oldestId: number } {
+  /** Depth, bytes and the age of the oldest point of the queues `owns` takes (one route's). */
+  share(
+    owns: (token: string) => boolean,
+    appendedAt: (id: number) => number | undefined,
+    now: number,
+  ): { depthPoints: number; depthBytes: number; oldestAgeMs: number } {
     let points = 0;
     let bytes = 0;
     let oldestId = 0;
@@ -178,7 +182,8 @@ export class QueueLedger {
       bytes += e.bytes;
       if (oldestId === 0 || e.oldestId < oldestId) oldestId = e.oldestId;
     }
-    return { points, bytes, oldestId };
+    const at = oldestId === 0 ? undefined : appendedAt(oldestId);
+    return { depthPoints: points, depthBytes: bytes, oldestAgeMs: at === undefined ? 0 : Math.max(0, now - at) };
   }
 
   pendingBytes(token: string): number {

@@ -2,11 +2,10 @@
  * The durable store: SQLite (better-sqlite3, WAL) with group commit on a worker thread. This file wires
  * the parts, each with one job:
  * - row-packing.ts: an append's records → rows (one per append, split past `rowMaxBytes`);
- * - group-commit.ts: when a group commits, one at a time, and the retry of a failed group;
+ * - group-commit.ts: when a group commits, one at a time, and the retry of a failed group; commit-job.ts: its job;
  * - commit-thread.ts / commit-worker.ts: the transaction itself, on its own connection;
  * - queue-ledger.ts: per-device depth, bytes and oldest point, in memory;
- * - row-cache.ts: committed rows kept for `peek`, and the `in_index` rule;
- * - dead-letters.ts, refused-tokens.ts.
+ * - row-cache.ts: committed rows kept for `peek`, and the `in_index` rule; dead-letters.ts, refused-tokens.ts.
  *
  * Invariants:
  * - `append` resolves only after the transaction holding its rows has COMMITted on the commit thread
@@ -32,14 +31,15 @@ import type { DataRecord } from '../../model.js';
 import type { Cipher } from '../encryption.js';
 import type { DeadLetter, DeadLetterInput, KeyFilter, PendingBatch, QueueShare, Store, StoreStats } from '../store.js';
 import { type Codec, codecFor } from './codec.js';
-import { type CommitJob, type CommitResult, CommitWriter, type Step, type StepResult } from './commit-thread.js';
+import { commitJob } from './commit-job.js';
+import { type CommitResult, CommitWriter, type Step, type StepResult } from './commit-thread.js';
 import { SqliteDeadLetters } from './dead-letters.js';
 import { GroupCommit, type QueuedAck, type QueuedAppend } from './group-commit.js';
 import { type Inserted, QueueLedger, type Removed } from './queue-ledger.js';
 import { RefusedTokens } from './refused-tokens.js';
 import { DEFAULT_ROW_CACHE_BYTES, peekCached, RowCache } from './row-cache.js';
 import { RowIndex } from './row-index.js';
-import { DEFAULT_ROW_MAX_BYTES, groupByDevice, type PackedRow, packRows } from './row-packing.js';
+import { DEFAULT_ROW_MAX_BYTES, type PackedRow, packRows } from './row-packing.js';
 import { type BadRow, readRows } from './row-reader.js';
 import { openDatabase, takeAllIndexed } from './schema.js';
 import { loadLedger } from './state-load.js';
@@ -190,9 +190,8 @@ export class SqliteStore implements Store {
   }
 
   acknowledge(ids: number[]): Promise<void> {
-    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
-    if (ids.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => this.group.ack({ ids, resolve, reject }));
+    if (ids.length === 0 && !this.closed) return Promise.resolve();
+    return this.ifOpen(() => new Promise<void>((resolve, reject) => this.group.ack({ ids, resolve, reject })));
   }
 
   pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: KeyFilter): string[] {
@@ -204,13 +203,7 @@ export class SqliteStore implements Store {
   }
 
   queueShare(owns: KeyFilter): QueueShare {
-    const s = this.ledger.share(owns);
-    const at = s.oldestId === 0 ? undefined : (this.st.createdAt.get(s.oldestId) as number | undefined);
-    return {
-      depthPoints: s.points,
-      depthBytes: s.bytes,
-      oldestAgeMs: at === undefined ? 0 : Math.max(0, this.clock.now() - at),
-    };
+    return this.ledger.share(owns, (id) => this.appendedAt(id), this.clock.now());
   }
 
   pendingBytes(token: string): number {
@@ -245,8 +238,7 @@ export class SqliteStore implements Store {
   }
 
   deadLetter(ids: number[], reason: string, message: string): Promise<void> {
-    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
-    return this.dead.move(ids, reason, message);
+    return this.ifOpen(() => this.dead.move(ids, reason, message));
   }
 
   stats(): StoreStats {
@@ -262,8 +254,7 @@ export class SqliteStore implements Store {
   // ---- dead letters and refused tokens -----------------------------------------------------------
 
   addDeadLetter(input: DeadLetterInput): Promise<void> {
-    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
-    return this.dead.add(input);
+    return this.ifOpen(() => this.dead.add(input));
   }
 
   listDeadLetters(limit?: number): DeadLetter[] {
@@ -271,13 +262,11 @@ export class SqliteStore implements Store {
   }
 
   replayDeadLetters(ids?: number[]): Promise<number> {
-    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
-    return this.dead.replay(ids);
+    return this.ifOpen(() => this.dead.replay(ids));
   }
 
   refuseToken(token: string): Promise<void> {
-    if (this.closed) return Promise.reject(new ShuttingDownError('store is closed'));
-    return this.refused.refuse(token);
+    return this.ifOpen(() => this.refused.refuse(token));
   }
 
   isRefused(token: string): boolean {
@@ -286,6 +275,10 @@ export class SqliteStore implements Store {
 
   refusedTokens(): string[] {
     return this.refused.list();
+  }
+
+  private ifOpen<T>(run: () => Promise<T>): Promise<T> {
+    return this.closed ? Promise.reject(new ShuttingDownError('store is closed')) : run();
   }
 
   // ---- commits -----------------------------------------------------------------------------------
@@ -304,31 +297,16 @@ export class SqliteStore implements Store {
   private async commit(batch: QueuedAppend[], acks: QueuedAck[]): Promise<void> {
     const started = this.clock.monotonic();
     const now = this.clock.now();
-    const groups = groupByDevice(batch, this.rowMaxBytes);
-    let rows = 0;
-    let bytes = 0;
-    for (const g of groups) {
-      rows += g.rows.length;
-      bytes += g.bytes;
-    }
-    const ackIds: number[] = [];
-    for (const a of acks) for (const id of a.ids) ackIds.push(id);
     const tokenOf = this.ledger.tokenOf;
-    const job: CommitJob = {
-      acks: ackIds,
-      groups: groups.map((g) => ({
-        tkey: g.tkey,
-        ...(tokenOf.has(g.tkey) ? {} : { sealedToken: this.codec.sealToken(g.token, g.tkey) }),
-        rows: g.rows.map((r) => ({
-          payload: this.codec.sealPayload(r.text, g.tkey),
-          bytes: r.bytes,
-          points: r.points,
-        })),
-        inIndex: this.cache.willCache(g.tkey, !this.ledger.hasQueue(g.token)) ? 0 : 1,
-      })),
+    const { job, groups, rows, ackIds } = commitJob(batch, acks, {
+      rowMaxBytes: this.rowMaxBytes,
+      codec: this.codec,
+      tokenOf,
+      willCache: (tkey, token) => this.cache.willCache(tkey, !this.ledger.hasQueue(token)),
+      over: (bytes) =>
+        this.opts.whenFull === 'drop_oldest' ? this.ledger.depthBytes + bytes - this.opts.maxBytes : null,
       now,
-      over: this.opts.whenFull === 'drop_oldest' ? this.ledger.depthBytes + bytes - this.opts.maxBytes : null,
-    };
+    });
     const result: CommitResult = await this.writer.commit(job);
     // Committed: only now do the ledger and the cache move.
     for (const g of groups) if (!tokenOf.has(g.tkey)) tokenOf.set(g.tkey, g.token);
@@ -362,8 +340,6 @@ export class SqliteStore implements Store {
       (tkey) => this.cache.drop(tkey),
     );
   }
-
-  // ---- state from the file -----------------------------------------------------------------------
 
   /** (Re)builds the ledger, cache, dead-letter count and refusals from the file: at open, and after a change. */
   private loadState(): void {
