@@ -253,7 +253,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitPort(port: number, timeoutMs: number): Promise<void> {
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+export async function waitPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((r) => {

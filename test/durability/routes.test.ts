@@ -9,32 +9,16 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PostgresServer, startPostgres } from '../../loadtests/lib/postgres-server.js';
+import { describe, expect, it } from 'vitest';
 import { startCloudSim } from '../../simulators/cloud-sim/index.js';
 import { type Spawned, spawnCli } from '../helpers/cli.js';
-import { subscribeBroker, tableTally } from '../helpers/route-sinks.js';
+import { routeServers, simReceived, subscribeBroker, tableTally } from '../helpers/route-sinks.js';
 import { missing, startSeqLoad } from '../helpers/seq-load.js';
 import { startStack, tempDir, waitFor } from '../helpers/stack.js';
-import { startTlsMosquitto, type TlsMosquitto } from '../helpers/tls-mosquitto.js';
 
 const PG_DOWN_MS = Number(process.env.TAGO_EDGE_PG_DOWN_MS ?? 30_000);
 
-let pg: PostgresServer;
-let broker: TlsMosquitto;
-
-beforeAll(async () => {
-  [pg, broker] = await Promise.all([startPostgres(), startTlsMosquitto()]);
-}, 60_000);
-afterAll(async () => {
-  await Promise.all([pg?.destroy(), broker?.destroy()]);
-});
-
-async function simReceived(simUrl: string): Promise<Record<string, number[]>> {
-  const res = await request(`${simUrl}/_sim/received`);
-  return (await res.body.json()) as Record<string, number[]>;
-}
+const servers = routeServers();
 
 const count = (acked: Map<string, Set<number>>) => [...acked.values()].reduce((n, s) => n + s.size, 0);
 
@@ -47,14 +31,14 @@ describe('routes: durability', () => {
         { name: 'cloud', destination: { type: 'tagoio' } },
         {
           name: 'plant',
-          destination: { type: 'postgres', url: pg.url, table: 'pg_outage', timeoutMs: 2_000 },
+          destination: { type: 'postgres', url: servers.pg.url, table: 'pg_outage', timeoutMs: 2_000 },
           delivery: { retryMaxMs: 2_000 },
         },
       ],
     });
     const load = startSeqLoad(() => ({ http, mqtt }), { httpWriters: 2, mqttClients: 2, intervalMs: 10 });
     await new Promise((r) => setTimeout(r, 1_000));
-    await pg.stop();
+    await servers.pg.stop();
     const stoppedAt = Date.now();
     let checks = 0;
     while (Date.now() - stoppedAt < PG_DOWN_MS) {
@@ -69,16 +53,16 @@ describe('routes: durability', () => {
     expect(plant?.state).toBe('down');
     expect(plant?.depthPoints).toBeGreaterThan(0);
     expect(checks).toBeGreaterThan(1);
-    await pg.start();
+    await servers.pg.start();
     await new Promise((r) => setTimeout(r, 1_000));
     await load.stop();
     const acked = count(load.acked);
     await waitFor(
-      async () => Object.keys(missing(load.acked, (await tableTally(pg, 'pg_outage')).received())).length === 0,
+      async () => Object.keys(missing(load.acked, (await tableTally(servers.pg, 'pg_outage')).received())).length === 0,
       30_000,
       200,
     );
-    const table = await tableTally(pg, 'pg_outage');
+    const table = await tableTally(servers.pg, 'pg_outage');
     expect(table.rows).toBe(table.points);
     expect(table.duplicates).toBe(0);
     await waitFor(() => gw.routes.status().every((r) => r.depthPoints === 0), 10_000);
@@ -90,7 +74,7 @@ describe('routes: durability', () => {
 
   it('delivers every acknowledged point to all three routes across three SIGKILLs', { timeout: 120_000 }, async () => {
     const sim = await startCloudSim({ port: 0, quiet: true });
-    const sink = await subscribeBroker(broker);
+    const sink = await subscribeBroker(servers.broker);
     const dir = tempDir();
     const configFile = join(dir, 'tago-edge.json');
     writeFileSync(
@@ -99,15 +83,15 @@ describe('routes: durability', () => {
         upstream: { url: sim.url, batchWaitMs: 5, requestsPerMinute: 60_000, retryBaseMs: 50, retryMaxMs: 1_000 },
         routes: [
           { name: 'cloud', destination: { type: 'tagoio' } },
-          { name: 'plant', destination: { type: 'postgres', url: pg.url, table: 'crash_points' } },
+          { name: 'plant', destination: { type: 'postgres', url: servers.pg.url, table: 'crash_points' } },
           {
             name: 'azure',
             destination: {
               type: 'mqtt',
-              url: broker.url,
-              caFile: broker.caFile,
-              certFile: broker.certFile,
-              keyFile: broker.keyFile,
+              url: servers.broker.url,
+              caFile: servers.broker.caFile,
+              certFile: servers.broker.certFile,
+              keyFile: servers.broker.keyFile,
             },
           },
         ],
@@ -144,7 +128,7 @@ describe('routes: durability', () => {
     const acked = count(load.acked);
     expect(acked).toBeGreaterThan(500);
     const complete = async () => {
-      const [cloud, table] = await Promise.all([simReceived(sim.url), tableTally(pg, 'crash_points')]);
+      const [cloud, table] = await Promise.all([simReceived(sim.url), tableTally(servers.pg, 'crash_points')]);
       return {
         cloud: missing(load.acked, cloud),
         plant: missing(load.acked, table.received()),

@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import mqtt from 'mqtt';
-import { onTestFinished } from 'vitest';
-import type { PostgresServer } from '../../loadtests/lib/postgres-server.js';
-import type { TlsMosquitto } from './tls-mosquitto.js';
+import { request } from 'undici';
+import { afterAll, beforeAll, onTestFinished } from 'vitest';
+import { type PostgresServer, startPostgres } from '../../loadtests/lib/postgres-server.js';
+import { startTlsMosquitto, type TlsMosquitto } from './tls-mosquitto.js';
 
 interface SeqRecord {
   variable?: string;
@@ -128,4 +129,22 @@ export async function tableTally(pg: PostgresServer, table = 'tago_points'): Pro
   const tally = new Tally();
   for (const r of rows) tally.add({ variable: r.variable, metadata: r.metadata ?? {} });
   return Object.assign(tally, { rows: rows.length });
+}
+
+/** A real PostgreSQL and a TLS mosquitto for one test file: started before its tests, removed after them. */
+export function routeServers(): { pg: PostgresServer; broker: TlsMosquitto } {
+  const servers = {} as { pg: PostgresServer; broker: TlsMosquitto };
+  beforeAll(async () => {
+    [servers.pg, servers.broker] = await Promise.all([startPostgres(), startTlsMosquitto()]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([servers.pg?.destroy(), servers.broker?.destroy()]);
+  });
+  return servers;
+}
+
+/** What cloud-sim (TagoIO) received: sorted unique sequences per simulated device. */
+export async function simReceived(simUrl: string): Promise<Record<string, number[]>> {
+  const res = await request(`${simUrl}/_sim/received`);
+  return (await res.body.json()) as Record<string, number[]>;
 }

@@ -12,11 +12,10 @@
  * accepts bytes and never answers.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCertificates } from '../../cli/commands/certs.js';
-import { type Child, freePort, runProcess, spawnProcess } from '../../loadtests/lib/processes.js';
+import { type Child, freePort, runProcess, spawnProcess, waitPort } from '../../loadtests/lib/processes.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -40,24 +39,6 @@ export interface TlsMosquitto {
   resume(): void;
   /** Stops the broker and removes its directory (certificates included). */
   destroy(): Promise<void>;
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
-async function waitPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`mosquitto: nothing listening on ${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function startTlsMosquitto(): Promise<TlsMosquitto> {

@@ -7,27 +7,17 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../gateway/config/schema.js';
-import { type PostgresServer, startPostgres } from '../../loadtests/lib/postgres-server.js';
 import { runCli } from '../helpers/cli.js';
-import { startWebhook, subscribeBroker, tableTally } from '../helpers/route-sinks.js';
+import { routeServers, simReceived, startWebhook, subscribeBroker, tableTally } from '../helpers/route-sinks.js';
 import { missing, startSeqLoad } from '../helpers/seq-load.js';
 import { startStack, waitFor } from '../helpers/stack.js';
-import { startTlsMosquitto, type TlsMosquitto } from '../helpers/tls-mosquitto.js';
 
 /** How long a route stays down under load while another delivers (the isolation test). */
 const OUTAGE_MS = Number(process.env.TAGO_EDGE_ROUTE_OUTAGE_MS ?? 60_000);
 
-let pg: PostgresServer;
-let broker: TlsMosquitto;
-
-beforeAll(async () => {
-  [pg, broker] = await Promise.all([startPostgres(), startTlsMosquitto()]);
-}, 60_000);
-afterAll(async () => {
-  await Promise.all([pg?.destroy(), broker?.destroy()]);
-});
+const servers = routeServers();
 
 async function post(http: string, token: string, body: unknown): Promise<number> {
   const res = await request(`${http}/data`, {
@@ -39,11 +29,6 @@ async function post(http: string, token: string, body: unknown): Promise<number>
   return res.statusCode;
 }
 
-async function simReceived(simUrl: string): Promise<Record<string, number[]>> {
-  const res = await request(`${simUrl}/_sim/received`);
-  return (await res.body.json()) as Record<string, number[]>;
-}
-
 /** What TagoIO (cloud-sim) holds for a device token, as its GET /data answers it. */
 async function simData(simUrl: string, token: string): Promise<Array<Record<string, unknown>>> {
   const res = await request(`${simUrl}/data?qty=100`, { headers: { 'device-token': token } });
@@ -53,16 +38,16 @@ async function simData(simUrl: string, token: string): Promise<Array<Record<stri
 function threeRoutes(table: string): ConfigInput['routes'] {
   return [
     { name: 'cloud', destination: { type: 'tagoio' } },
-    { name: 'plant', destination: { type: 'postgres', url: pg.url, table } },
+    { name: 'plant', destination: { type: 'postgres', url: servers.pg.url, table } },
     {
       name: 'azure',
       destination: {
         type: 'mqtt',
-        url: broker.url,
+        url: servers.broker.url,
         topic: 'devices/{device}/messages/events/',
-        caFile: broker.caFile,
-        certFile: broker.certFile,
-        keyFile: broker.keyFile,
+        caFile: servers.broker.caFile,
+        certFile: servers.broker.certFile,
+        keyFile: servers.broker.keyFile,
       },
     },
   ];
@@ -70,7 +55,7 @@ function threeRoutes(table: string): ConfigInput['routes'] {
 
 describe('routes', () => {
   it('delivers every acknowledged point to TagoIO, PostgreSQL and the TLS broker, each once in the table', async () => {
-    const sink = await subscribeBroker(broker);
+    const sink = await subscribeBroker(servers.broker);
     const { sim, http, mqtt, gw } = await startStack({ routes: threeRoutes('three_routes') });
     const load = startSeqLoad(() => ({ http, mqtt }), { httpWriters: 2, mqttClients: 2, intervalMs: 5 });
     await new Promise((r) => setTimeout(r, 2_000));
@@ -79,11 +64,12 @@ describe('routes', () => {
     expect(acked).toBeGreaterThan(200);
     await waitFor(async () => Object.keys(missing(load.acked, await simReceived(sim.url))).length === 0, 15_000);
     await waitFor(
-      async () => Object.keys(missing(load.acked, (await tableTally(pg, 'three_routes')).received())).length === 0,
+      async () =>
+        Object.keys(missing(load.acked, (await tableTally(servers.pg, 'three_routes')).received())).length === 0,
       15_000,
     );
     await waitFor(() => Object.keys(missing(load.acked, sink.tally.received())).length === 0, 15_000);
-    const table = await tableTally(pg, 'three_routes');
+    const table = await tableTally(servers.pg, 'three_routes');
     expect(table.rows).toBe(table.points); // one row per point
     expect([...sink.topics].every((t) => /^devices\/device-[0-9a-f]{8}\/messages\/events\/$/.test(t))).toBe(true);
     await waitFor(() => gw.routes.status().every((r) => r.depthPoints === 0));
