@@ -3,20 +3,37 @@
  * `npm test`'s first step: makes sure the real external programs the tests talk to are on this machine.
  * The tests keep real clients and servers (mosquitto_pub/sub as devices, a bare mosquitto as the
  * broker baseline, wrk and hey cross-checking the load-test harness, headless Chromium opening the HTML
- * report), so a fresh machine with only Node and npm needs them installed first.
+ * report, a throw-away PostgreSQL cluster for the postgres route), so a fresh machine with only Node and npm
+ * needs them installed first.
  *
- * What is missing is found by looking each program up on PATH. As root on a Debian-family machine the
+ * What is missing is found by looking each program up on PATH (and, for PostgreSQL's server programs, which
+ * Debian keeps off PATH, in /usr/lib/postgresql/<version>/bin). As root on a Debian-family machine the
  * missing packages are installed with apt-get, printing what and why; otherwise this stops with one line
  * naming the command to run. Exit codes: 0 all present (or installed), 1 missing and not installable.
  *
  * Usage: node scripts/test-prerequisites.mjs [--check]   (--check: report only, never install)
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-/** Each program the tests run, the Debian package that provides it, and what the tests use it for. */
+/** Debian's PostgreSQL server program directories, newest version first (they are not on PATH). */
+export function postgresBinDirs(root = '/usr/lib/postgresql') {
+  try {
+    return readdirSync(root)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a))
+      .map((v) => join(root, v, 'bin'));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Each program the tests run, the Debian package that provides it, and what the tests use it for; `dirs`:
+ * where to look besides PATH.
+ */
 export const PREREQUISITES = [
   { command: 'mosquitto_pub', pkg: 'mosquitto-clients', why: 'real MQTT device client in the ingest tests' },
   { command: 'mosquitto_sub', pkg: 'mosquitto-clients', why: 'real MQTT subscriber in the downlink tests' },
@@ -24,6 +41,18 @@ export const PREREQUISITES = [
   { command: 'wrk', pkg: 'wrk', why: 'cross-checks the load-test harness HTTP figures' },
   { command: 'hey', pkg: 'hey', why: 'cross-checks the load-test harness HTTP figures' },
   { command: 'chromium', pkg: 'chromium', why: 'opens the HTML load-test report headless' },
+  {
+    command: 'initdb',
+    pkg: 'postgresql',
+    why: 'creates a throw-away cluster for the postgres route tests',
+    dirs: postgresBinDirs,
+  },
+  {
+    command: 'postgres',
+    pkg: 'postgresql',
+    why: 'the PostgreSQL server the postgres route tests write to',
+    dirs: postgresBinDirs,
+  },
 ];
 
 /** Whether `command` is an executable file in one of PATH's directories. */
@@ -38,11 +67,16 @@ export function onPath(command, path = process.env.PATH ?? '') {
   return false;
 }
 
-/** The prerequisites missing from PATH, grouped by package: Map<pkg, entries>. */
+/** Whether a prerequisite is an executable file on PATH or in one of its own `dirs`. */
+export function found(prerequisite, path = process.env.PATH ?? '') {
+  return onPath(prerequisite.command, [path, ...(prerequisite.dirs?.() ?? [])].join(delimiter));
+}
+
+/** The prerequisites not found (PATH and their own `dirs`), grouped by package: Map<pkg, entries>. */
 export function missing(prerequisites = PREREQUISITES, path = process.env.PATH ?? '') {
   const byPackage = new Map();
   for (const p of prerequisites) {
-    if (onPath(p.command, path)) continue;
+    if (found(p, path)) continue;
     const list = byPackage.get(p.pkg) ?? [];
     list.push(p);
     byPackage.set(p.pkg, list);
