@@ -1,9 +1,9 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script run by `pretest` before the build, without type declarations
-import { missing, onPath, PREREQUISITES } from '../../scripts/test-prerequisites.mjs';
+import { found, missing, onPath, PREREQUISITES, postgresBinDirs } from '../../scripts/test-prerequisites.mjs';
 
 interface Prerequisite {
   command: string;
@@ -32,7 +32,16 @@ describe('test prerequisites', () => {
   it('names every program the tests run with the Debian package that provides it', () => {
     const commands = (PREREQUISITES as Prerequisite[]).map((p) => p.command);
     expect(commands).toEqual(
-      expect.arrayContaining(['mosquitto_pub', 'mosquitto_sub', 'mosquitto', 'wrk', 'hey', 'chromium']),
+      expect.arrayContaining([
+        'mosquitto_pub',
+        'mosquitto_sub',
+        'mosquitto',
+        'wrk',
+        'hey',
+        'chromium',
+        'initdb',
+        'postgres',
+      ]),
     );
     for (const p of PREREQUISITES as Prerequisite[]) expect(p.pkg).toMatch(/^[a-z0-9][a-z0-9.+-]+$/);
   });
@@ -45,11 +54,25 @@ describe('test prerequisites', () => {
   });
 
   it('groups what is missing by package, so each package is installed once', () => {
-    const dir = binDir(['mosquitto', 'wrk', 'hey', 'chromium']);
+    const dir = binDir(['mosquitto', 'wrk', 'hey', 'chromium', 'initdb', 'postgres']);
     const need = missing(PREREQUISITES, dir) as Map<string, Prerequisite[]>;
     expect([...need.keys()]).toEqual(['mosquitto-clients']);
     expect(need.get('mosquitto-clients')?.map((p) => p.command)).toEqual(['mosquitto_pub', 'mosquitto_sub']);
-    const all = binDir(['mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'wrk', 'hey', 'chromium']);
+    const all = binDir(['mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'wrk', 'hey', 'chromium', 'initdb', 'postgres']);
     expect((missing(PREREQUISITES, all) as Map<string, Prerequisite[]>).size).toBe(0);
+  });
+
+  it("finds PostgreSQL's server programs in Debian's versioned directories, off PATH, newest first", () => {
+    const root = mkdtempSync(join(tmpdir(), 'prereq-pg-'));
+    dirs.push(root);
+    for (const v of ['13', '15', 'common']) {
+      const bin = join(root, v, 'bin');
+      mkdirSync(bin, { recursive: true });
+      if (v !== 'common') writeFileSync(join(bin, 'initdb'), '#!/bin/sh\n', { mode: 0o755 });
+    }
+    expect(postgresBinDirs(root)).toEqual([join(root, '15', 'bin'), join(root, '13', 'bin')]);
+    const initdb = { command: 'initdb', pkg: 'postgresql', why: 'x', dirs: () => postgresBinDirs(root) };
+    expect(found(initdb, binDir([]))).toBe(true);
+    expect(found({ ...initdb, dirs: () => postgresBinDirs(join(root, 'none')) }, binDir([]))).toBe(false);
   });
 });
