@@ -221,6 +221,32 @@ describe('routes', () => {
     expect(table.stdout).toMatch(/hook\s+http\s+0/);
   });
 
+  it("store-full back-pressure counts every route's copy: a dead route fills the store, its recovery frees it", async () => {
+    const hook = await startWebhook();
+    hook.failWith = 503;
+    const { sim, http, gw } = await startStack({
+      store: { maxBytes: 4_000 },
+      routes: [
+        { name: 'cloud', destination: { type: 'tagoio' } },
+        { name: 'hook', destination: { type: 'http', url: hook.url }, delivery: { retryMaxMs: 200 } },
+      ],
+    });
+    let accepted = 0;
+    let status = 200;
+    for (let i = 0; i < 200 && status === 200; i++) {
+      status = await post(http, 'tok-a', [{ variable: 'v', value: i, metadata: { pad: 'x'.repeat(40) } }]);
+      if (status === 200) accepted++;
+    }
+    expect(status).toBe(503); // EDGE_ERR_STORE_FULL, though TagoIO took every point
+    // The refused append may have left one route its copy (the device sends again: a duplicate, never a loss).
+    await waitFor(() => sim.stats().points >= accepted && gw.routes.status()[0]?.depthPoints === 0);
+    expect(sim.stats().points).toBeLessThanOrEqual(accepted + 1);
+    expect(gw.routes.status()[1]?.depthPoints).toBeGreaterThanOrEqual(accepted);
+    hook.failWith = null;
+    await waitFor(() => hook.tally.records.length >= accepted, 10_000);
+    await waitFor(async () => (await post(http, 'tok-a', [{ variable: 'v', value: -1 }])) === 200, 10_000);
+  });
+
   it('whenLagging: dead_letter moves what a dead route holds past maxLagMs to the dead letters', async () => {
     const hook = await startWebhook();
     hook.failWith = 503;
