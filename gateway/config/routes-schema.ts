@@ -62,6 +62,7 @@ const mqttDestination = z
     topic: z
       .string()
       .min(1)
+      .refine((t) => !/[+#]/.test(t), 'a topic to publish to holds no MQTT wildcard (+ or #)')
       .default('devices/{device}/messages/events/')
       .describe('topic template: {device} (name), {deviceId}, {variable} (one message per point then)'),
     clientId: z.string().min(1).optional().describe('MQTT client id (default tago-edge-<route>)'),

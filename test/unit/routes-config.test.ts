@@ -102,6 +102,10 @@ describe('routes configuration', () => {
       { routes: [{ name: 'a', destination: { type: 'postgres', url: 'postgres://x', table: 'drop table' } }] },
       'routes.0.destination.table',
     ],
+    [
+      { routes: [{ name: 'a', destination: { type: 'mqtt', url: 'mqtts://x', topic: 'a/+/b' } }] },
+      'routes.0.destination.topic',
+    ],
   ])('a bad route is refused naming its path: %j', (input, path) => {
     expect(() => parseConfig(input)).toThrow(path);
   });
