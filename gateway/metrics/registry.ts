@@ -17,7 +17,14 @@ export interface GaugeSources {
   /** Downlink messages queued now (0 when the downlink is off). */
   downlinkDepth?(): number;
   /** Each route's queue and state (gateway/routes/route-runner.ts). */
-  routes?(): Array<{ name: string; depthPoints: number; oldestAgeMs: number; state: string }>;
+  routes?(): RouteGaugeSource[];
+}
+
+interface RouteGaugeSource {
+  name: string;
+  depthPoints: number;
+  oldestAgeMs: number;
+  state: string;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
@@ -269,35 +276,24 @@ export function createGatewayMetrics(sources: GaugeSources): GatewayMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  new client.Gauge({
-    name: 'tago_edge_route_depth_points',
-    help: 'Points queued for a route now',
-    labelNames: ['route'],
-    registers: [registry],
-    collect() {
-      for (const r of sources.routes?.() ?? []) this.set({ route: r.name }, r.depthPoints);
-    },
-  });
-  new client.Gauge({
-    name: 'tago_edge_route_oldest_age_seconds',
-    help: "Age of a route's oldest queued point",
-    labelNames: ['route'],
-    registers: [registry],
-    collect() {
-      for (const r of sources.routes?.() ?? []) this.set({ route: r.name }, r.oldestAgeMs / 1000);
-    },
-  });
-  new client.Gauge({
-    name: 'tago_edge_route_up',
-    help: "1 while a route's destination answers (or has not been tried), 0 while its deliveries fail",
-    labelNames: ['route'],
-    registers: [registry],
-    collect() {
-      for (const r of sources.routes?.() ?? []) {
-        this.set({ route: r.name }, r.state === 'ok' || r.state === 'unknown' ? 1 : 0);
-      }
-    },
-  });
+  // Per-route gauges, read from the routes' status when scraped.
+  const routeGauge = (name: string, help: string, value: (r: RouteGaugeSource) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ['route'],
+      registers: [registry],
+      collect() {
+        for (const r of sources.routes?.() ?? []) this.set({ route: r.name }, value(r));
+      },
+    });
+  routeGauge('tago_edge_route_depth_points', 'Points queued for a route now', (r) => r.depthPoints);
+  routeGauge('tago_edge_route_oldest_age_seconds', "Age of a route's oldest queued point", (r) => r.oldestAgeMs / 1000);
+  routeGauge(
+    'tago_edge_route_up',
+    "1 while a route's destination answers (or has not been tried), 0 while its deliveries fail",
+    (r) => (r.state === 'ok' || r.state === 'unknown' ? 1 : 0),
+  );
 
   const byProtocol = {
     http: { received: pointsReceived.labels('http'), ack: ackLatency.labels('http') },
