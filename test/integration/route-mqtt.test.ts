@@ -333,7 +333,10 @@ describe('mqtt destination (mosquitto over TLS)', () => {
     expect(() => destination({ certFile: '/nonexistent/client.crt' })).toThrow(
       'routes[cloud].destination.certFile: cannot read /nonexistent/client.crt: ENOENT',
     );
-    expect(() => destination({ topic: 'plant/+/{device}' })).toThrow(
+    // The config refuses a wildcard topic at load; the destination refuses one built without the schema too.
+    expect(() => config({ url: broker.url, topic: 'plant/+/{device}' })).toThrow(/no MQTT wildcard/);
+    const raw = { ...config({ url: broker.url }), topic: 'plant/+/{device}' };
+    expect(() => new MqttDestination(raw, { route: 'cloud', log: createLogger('silent') })).toThrow(
       /routes\[cloud\]\.destination\.topic: .*wildcards/,
     );
   });
