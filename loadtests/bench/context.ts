@@ -59,6 +59,23 @@ export const BENCH_FLAGS = {
     integer: true,
     help: 'mqtt, http: runs, floors and gateway alternating; verdicts on the median',
   },
+  'sizes-scale': {
+    kind: 'number',
+    default: 1,
+    min: 0.0001,
+    help: "growth: multiplies every curve's sizes (0.02 for a smoke run)",
+  },
+  'growth-curves': {
+    kind: 'list',
+    default: ['connections', 'storm', 'registry', 'parsers', 'backlog', 'points'],
+    choices: ['connections', 'storm', 'registry', 'parsers', 'backlog', 'points'],
+    help: 'growth: curves to run, in this order',
+  },
+  'growth-full': { kind: 'boolean', help: 'growth: the bigger sizes and longer windows too' },
+  'growth-html': {
+    kind: 'string',
+    help: "growth: write the HTML page here (default: a new file in the OS's temp dir)",
+  },
   profile: { kind: 'boolean', help: "the gateway's CPU profile: top self time and time per source file" },
   json: { kind: 'string', help: 'write { machine, rows, verdicts } to this file' },
   keep: { kind: 'boolean', help: 'keep the temporary directory' },
@@ -89,6 +106,7 @@ export interface BenchOptions {
   gatewayNodeFlags: string[];
   repeat: number;
   profile: boolean;
+  growth: { scale: number; curves: string[]; full: boolean; htmlFile?: string };
 }
 
 export function benchOptions(f: BenchFlags): BenchOptions {
@@ -110,6 +128,12 @@ export function benchOptions(f: BenchFlags): BenchOptions {
     gatewayNodeFlags: f['gateway-node-flags'].split(/\s+/).filter(Boolean),
     repeat: f.repeat,
     profile: f.profile,
+    growth: {
+      scale: f['sizes-scale'],
+      curves: f['growth-curves'],
+      full: f['growth-full'],
+      ...(f['growth-html'] !== undefined ? { htmlFile: f['growth-html'] } : {}),
+    },
   };
 }
 

@@ -11,13 +11,15 @@
  *   (b) http: HTTP POST /data: bare node:http vs the gateway, 100 connections (autocannon).
  *   (c) drain: a 1,000,000-point backlog written into the store file, then forwarded to cloud-sim.
  *   (d) memory: gateway RSS with 5,000 idle MQTT connections, then after N minutes at 5,000 points/s.
+ *   (e) growth, opt-in (`--only growth`): growth curves of the gateway's cost, a table each and an HTML page
+ *       of SVG charts (loadtests/growth/).
  *
  * This file is the driver: it parses the flags once, runs the selected phases with a context, gathers the rows
  * and verdicts they return, and prints and writes them. With `--baseline REF` each phase also runs against the
  * tree at REF (baseline.ts), this tree first, then the baseline, phase by phase, and a table of
  * current/baseline per figure follows the report.
  *
- * Run: npm run build && npm run bench [-- --help] [--quick] [--only mqtt,open,http,drain,memory] [--baseline REF] …
+ * Run: npm run build && npm run bench [-- --help] [--quick] [--only mqtt,open,http,drain,memory|growth] [--baseline REF] …
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -27,7 +29,7 @@ import { projectRoot } from '../lib/processes.js';
 import { type Baseline, prepareBaseline } from './baseline.js';
 import { BENCH_FLAGS, type BenchOptions, benchOptions, openContext } from './context.js';
 import { formatFileTime, formatSelfTime, topFileTime, topSelfTime } from './cpu-profile-summary.js';
-import { PHASES, type Phase } from './phases/index.js';
+import { DEFAULT_PHASES, PHASES, type Phase } from './phases/index.js';
 import { fmt, log, type PhaseResult, type Row, rowTable, type Verdict } from './results.js';
 
 export type { Row, Verdict } from './results.js';
@@ -38,7 +40,7 @@ const FLAGS = {
   ...BENCH_FLAGS,
   only: {
     kind: 'list',
-    default: PHASES.map((p) => p.name),
+    default: DEFAULT_PHASES.map((p) => p.name),
     choices: PHASES.map((p) => p.name),
     help: 'phases to run, in this order',
   },
@@ -52,8 +54,8 @@ function machine(): string {
 function phaseList(): string {
   const width = Math.max(...PHASES.map((p) => p.name.length)) + 2;
   return [
-    'phases (--only a,b; all by default, in this order):',
-    ...PHASES.map((p) => `  ${p.name.padEnd(width)}${p.about}`),
+    'phases (--only a,b; all but the opt-in ones by default, in this order):',
+    ...PHASES.map((p) => `  ${p.name.padEnd(width)}${p.optIn ? '(opt-in: only with --only) ' : ''}${p.about}`),
   ].join('\n');
 }
 
@@ -144,10 +146,10 @@ async function main(): Promise<void> {
   out.push('');
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
-  out.push(methodLine(opts));
+  if (rows.length > 0) out.push(methodLine(opts));
   out.push('');
-  out.push(...rowTable(rows));
-  out.push('');
+  // Opt-in phases alone (growth) print their own tables and return no rows.
+  if (rows.length > 0) out.push(...rowTable(rows), '');
   for (const v of verdicts) out.push(`${v.pass ? 'PASS' : 'FAIL'}  ${v.target}: ${v.measured}`);
   if (baseline) {
     const label = `baseline ${baseline.ref} (${baseline.commit.slice(0, 12)})`;

@@ -22,6 +22,9 @@ export interface ChartSpec {
   /** Horizontal reference lines (e.g. the SLO). */
   refs?: Array<{ label: string; y: number }>;
   log?: boolean;
+  /** The x axis: its label, and what x is divided by for its ticks (default: ms shown as seconds). */
+  xLabel?: string;
+  xDivisor?: number;
   width?: number;
   height?: number;
 }
@@ -115,8 +118,9 @@ export function lineChart(spec: ChartSpec): string {
       `<text x="${m.l - 6}" y="${(y + 4).toFixed(1)}" font-size="10" text-anchor="end">${fmt(v)}</text>`,
     );
   }
-  for (const v of niceTicks(x0 / 1000, x1 / 1000, 10)) {
-    const x = X(v * 1000);
+  const xd = spec.xDivisor ?? 1000;
+  for (const v of niceTicks(x0 / xd, x1 / xd, 10)) {
+    const x = X(v * xd);
     parts.push(
       `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${m.t + ph}" y2="${m.t + ph + 4}" stroke="#333"/>`,
       `<text x="${x.toFixed(1)}" y="${m.t + ph + 16}" font-size="10" text-anchor="middle">${fmt(v)}</text>`,
@@ -124,7 +128,7 @@ export function lineChart(spec: ChartSpec): string {
   }
   parts.push(
     `<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`,
-    `<text x="${m.l + pw / 2}" y="${m.t + ph + 32}" font-size="11" text-anchor="middle">time since start (s)</text>`,
+    `<text x="${m.l + pw / 2}" y="${m.t + ph + 32}" font-size="11" text-anchor="middle">${esc(spec.xLabel ?? 'time since start (s)')}</text>`,
     `<text x="14" y="${m.t + ph / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 14 ${m.t + ph / 2})">${esc(spec.yLabel)}${log ? ' (log)' : ''}</text>`,
   );
   for (const r of spec.refs ?? []) {

@@ -11,5 +11,7 @@ export interface Phase {
   /** One line for `--help`. */
   about: string;
   sharedGateway: boolean;
+  /** Runs only when `--only` names it (long, or measuring something else than the default run). */
+  optIn?: boolean;
   run(ctx: BenchCtx): Promise<PhaseResult>;
 }
