@@ -25,6 +25,7 @@ function run(
   connections: number,
   seconds: number,
   tokens: string[],
+  body: string,
   record: boolean,
 ): Promise<HttpResult> {
   const h = newHistogram();
@@ -38,7 +39,7 @@ function run(
       // `setupRequest` hook would rebuild every request, generator CPU taken from the systems measured).
       requests: tokens.map((token) => ({
         method: 'POST' as const,
-        body: BODY,
+        body,
         headers: { 'content-type': 'application/json', 'device-token': token },
       })),
     });
@@ -67,14 +68,17 @@ export interface HttpBenchOptions {
   warmupSeconds: number;
   seconds: number;
   tokens: string[];
+  /** The request body (default: one TagoIO record). */
+  body?: string;
   /** Called when the measured run starts and when it ends (CPU and machine samples). */
   onWindow?: (edge: 'start' | 'end') => void;
 }
 
 export async function httpBench(url: string, opts: HttpBenchOptions): Promise<HttpResult> {
-  await run(url, opts.connections, opts.warmupSeconds, opts.tokens, false);
+  const body = opts.body ?? BODY;
+  await run(url, opts.connections, opts.warmupSeconds, opts.tokens, body, false);
   opts.onWindow?.('start');
-  const r = await run(url, opts.connections, opts.seconds, opts.tokens, true);
+  const r = await run(url, opts.connections, opts.seconds, opts.tokens, body, true);
   opts.onWindow?.('end');
   return r;
 }
@@ -87,13 +91,11 @@ export async function httpBench(url: string, opts: HttpBenchOptions): Promise<Ht
  */
 export function httpBenchInChild(url: string, opts: HttpBenchOptions): Promise<HttpResult> {
   const { onWindow, ...rest } = opts;
-  const child = spawn(
-    process.execPath,
-    [fileURLToPath(import.meta.url), CHILD_FLAG, JSON.stringify({ url, ...rest })],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), CHILD_FLAG], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  // The options go over stdin: large bodies × many tokens can exceed an argv's size limit.
+  child.stdin.end(JSON.stringify({ url, ...rest }));
   return new Promise((resolve, reject) => {
     let result: HttpResult | undefined;
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -112,7 +114,9 @@ export function httpBenchInChild(url: string, opts: HttpBenchOptions): Promise<H
 const CHILD_FLAG = '--http-bench-child';
 
 if (process.argv[2] === CHILD_FLAG && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { url, ...opts } = JSON.parse(process.argv[3] ?? '{}') as HttpBenchOptions & { url: string };
+  let input = '';
+  for await (const chunk of process.stdin) input += chunk;
+  const { url, ...opts } = JSON.parse(input) as HttpBenchOptions & { url: string };
   const say = (msg: unknown) => process.stdout.write(`${JSON.stringify(msg)}\n`);
   const result = await httpBench(url, { ...opts, onWindow: (edge) => say({ edge }) });
   say({ result });

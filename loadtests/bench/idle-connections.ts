@@ -5,32 +5,7 @@
  * the gateway's memory is being measured.
  */
 import { connect, type Socket } from 'node:net';
-
-function str(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-export function connectPacket(clientId: string, token: string): Buffer {
-  // protocol name, level 4, flags: username | password | clean session, keep-alive 0
-  const variable = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0])]);
-  const payload = Buffer.concat([str(clientId), str('Token'), str(token)]);
-  const body = Buffer.concat([variable, payload]);
-  return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
-}
+import { connectPacket } from '../lib/raw-mqtt.js';
 
 function open(port: number, clientId: string, token: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -42,7 +17,7 @@ function open(port: number, clientId: string, token: string): Promise<Socket> {
       reject(err);
     }
     s.once('error', fail);
-    s.once('connect', () => s.write(connectPacket(clientId, token)));
+    s.once('connect', () => s.write(connectPacket(clientId, token, true, 0)));
     s.once('data', (d: Buffer) => {
       clearTimeout(timer);
       s.removeListener('error', fail);

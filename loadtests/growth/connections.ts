@@ -7,9 +7,9 @@
  */
 import type { Proc } from '../lib/processes.js';
 import { rssMb } from '../lib/processes.js';
+import { loopbackAlias } from '../lib/raw-mqtt.js';
 import { cpuWindow, fmt, type GrowthContext, gatewayConfig, sizes, sleep, subdir } from './context.js';
 import { spawnGateway, splitJobs, startWorker, type Worker } from './procs.js';
-import { loopbackAlias } from './raw-mqtt.js';
 import type { Curve } from './report.js';
 
 const PER_WORKER = 12_500;

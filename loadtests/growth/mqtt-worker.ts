@@ -11,7 +11,7 @@
  * Connection i uses source address `addresses[i % addresses.length]`.
  */
 import { createInterface } from 'node:readline';
-import { DISCONNECT, PINGREQ, publishPacket, type RawClient, rawConnect } from './raw-mqtt.js';
+import { DISCONNECT, PINGREQ, publishPacket, type RawClient, rawConnect } from '../lib/raw-mqtt.js';
 
 export interface WorkerJob {
   mode: 'idle' | 'storm';

@@ -3,8 +3,9 @@
  * autocannon (50 connections, 100 device tokens) against one gateway: requests/s, points/s, p99 and the
  * gateway's CPU per point, so the fixed cost of a message is told apart from the cost of a point.
  */
+
+import { httpBenchInChild } from '../bench/http-load.js';
 import { cpuWindow, fmt, type GrowthContext, gatewayConfig, subdir } from './context.js';
-import { httpLoadInChild } from './http-child.js';
 import { spawnGateway } from './procs.js';
 import type { Curve } from './report.js';
 
@@ -20,17 +21,14 @@ export async function pointsPerMessageCurve(ctx: GrowthContext): Promise<Curve> 
         Array.from({ length: k }, (_, i) => ({ variable: `temp_${i}`, value: 21.5 + i, unit: 'C' })),
       );
       const cpu = cpuWindow(gw.pid);
-      const r = await httpLoadInChild(
-        {
-          url: `http://127.0.0.1:${gw.ports.http}`,
-          connections: 50,
-          warmupSeconds: 1,
-          seconds,
-          tokens: Array.from({ length: 100 }, (_, i) => `growth-ppm-${i}`),
-          body,
-        },
-        (edge) => (edge === 'start' ? cpu.start() : cpu.end()),
-      );
+      const r = await httpBenchInChild(`http://127.0.0.1:${gw.ports.http}`, {
+        connections: 50,
+        warmupSeconds: 1,
+        seconds,
+        tokens: Array.from({ length: 100 }, (_, i) => `growth-ppm-${i}`),
+        body,
+        onWindow: (edge) => (edge === 'start' ? cpu.start() : cpu.end()),
+      });
       const points = r.reqPerSec * k;
       ctx.log(`points per message: ${k}: ${fmt(r.reqPerSec)} msg/s, ${fmt(points)} points/s`);
       rows.push({

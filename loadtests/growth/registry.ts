@@ -4,9 +4,10 @@
  * /data (one record; tokens spread evenly over the whole registry), so a lookup that grows with the
  * registry shows up as µs per request. At the largest size, SIGHUP: time until the `reloaded` log line.
  */
+
+import { httpBenchInChild } from '../bench/http-load.js';
 import { rssMb } from '../lib/processes.js';
 import { cpuWindow, fmt, type GrowthContext, gatewayConfig, sizes, sleep, subdir, tokenOf } from './context.js';
-import { httpLoadInChild } from './http-child.js';
 import { spawnGateway } from './procs.js';
 import type { Curve } from './report.js';
 
@@ -55,17 +56,14 @@ export async function registryCurve(ctx: GrowthContext): Promise<Curve> {
         tokenOf('reg', Math.floor((k * n) / Math.min(TOKENS_USED, n))),
       );
       const cpu = cpuWindow(gw.pid);
-      const r = await httpLoadInChild(
-        {
-          url: `http://127.0.0.1:${gw.ports.http}`,
-          connections: 50,
-          warmupSeconds: 1,
-          seconds,
-          tokens,
-          body: BODY,
-        },
-        (edge) => (edge === 'start' ? cpu.start() : cpu.end()),
-      );
+      const r = await httpBenchInChild(`http://127.0.0.1:${gw.ports.http}`, {
+        connections: 50,
+        warmupSeconds: 1,
+        seconds,
+        tokens,
+        body: BODY,
+        onWindow: (edge) => (edge === 'start' ? cpu.start() : cpu.end()),
+      });
       const usPerReq = (cpu.seconds() * 1e6) / (r.reqPerSec * seconds);
       let reloadMs = Number.NaN;
       if (n === Math.max(...steps)) {

@@ -7,9 +7,9 @@
  * uploadsPerMinute unlimited): honest devices, many behind one address, must all get in.
  */
 import { rssMb } from '../lib/processes.js';
+import { loopbackAlias } from '../lib/raw-mqtt.js';
 import { fmt, type GrowthContext, gatewayConfig, sizes, subdir } from './context.js';
 import { spawnGateway, splitJobs, startWorker } from './procs.js';
-import { loopbackAlias } from './raw-mqtt.js';
 import type { Curve } from './report.js';
 
 /** Two generator processes per storm: the machine has two cores, shared with the gateway. */

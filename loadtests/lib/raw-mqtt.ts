@@ -1,7 +1,7 @@
 /**
- * A minimal MQTT 3.1.1 client over a raw socket, for the growth curves' generators: tens of thousands of
- * connections cost the generator little (MQTT.js would cost it far more memory per connection, and only the
- * gateway is measured). It sends CONNECT (password = device token, clean-session flag and keep-alive as
+ * A minimal MQTT 3.1.1 client over a raw socket, for the generators of many connections (the growth curves,
+ * the bench's idle connections): tens of thousands of connections cost the generator little (MQTT.js would
+ * cost it far more memory per connection, and only the gateway is measured). It sends CONNECT (password = device token, clean-session flag and keep-alive as
  * given), QoS 1 PUBLISH and PINGREQ, and reads CONNACK, PUBACK and PINGRESP.
  */
 import { connect, type Socket } from 'node:net';
