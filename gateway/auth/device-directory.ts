@@ -54,13 +54,14 @@ export class DeviceDirectory {
       throw new MissingTokenError('Authorization Denied: no device token (send Device-Token, Authorization or token)');
     }
     if (this.refused.has(token)) throw new RefusedTokenError('Authorization Denied: TagoIO refused this token');
-    // The store keys other routes' queues with NULs (gateway/store/queue-key.ts): no token may hold one.
-    if (token.includes('\u0000')) throw new RefusedTokenError('Authorization Denied: a device token holds no NUL');
     const known = this.configured.get(token);
     if (known) return known;
     if (this.mode === 'registry') throw new RefusedTokenError('Authorization Denied: unknown device token');
     let d = this.passthrough.get(token);
     if (!d) {
+      // The store keys other routes' queues with NULs (gateway/store/queue-key.ts): no token may hold one
+      // (configured tokens are checked by the config schema; passthrough ones once, here, on a cache miss).
+      if (token.includes('\u0000')) throw new RefusedTokenError('Authorization Denied: a device token holds no NUL');
       const id = deviceIdOf(token);
       d = { id, name: `device-${id.slice(0, 8)}`, token, params: [], tags: [] };
       // Bound the cache: passthrough devices are cheap to rebuild.
@@ -72,7 +73,8 @@ export class DeviceDirectory {
 
   /** The name a device goes by on a route (a topic, a table row): its configured name, else `device-<id>`. */
   nameOf(token: string): string {
-    return this.configured.get(token)?.name ?? `device-${deviceIdOf(token).slice(0, 8)}`;
+    const known = this.configured.get(token) ?? this.passthrough.get(token);
+    return known?.name ?? `device-${deviceIdOf(token).slice(0, 8)}`;
   }
 
   refuse(token: string): void {

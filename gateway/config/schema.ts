@@ -26,7 +26,11 @@ const tlsFiles = z
 export const deviceSchema = z
   .object({
     name: z.string().min(1).describe('device name, shown in logs'),
-    token: z.string().min(1).describe('the TagoIO device token'),
+    token: z
+      .string()
+      .min(1)
+      .refine((t) => !t.includes('\u0000'), 'a device token holds no NUL byte')
+      .describe('the TagoIO device token'),
     parser: z.string().optional().describe('path to a .js or .ts payload parser'),
     params: z.array(keyValue).default([]).describe('device configuration parameters visible to the parser'),
     tags: z.array(keyValue).default([]).describe('device tags visible to the parser'),

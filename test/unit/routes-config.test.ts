@@ -78,6 +78,7 @@ describe('routes configuration', () => {
     const dir = new DeviceDirectory('passthrough', []);
     expect(() => dir.resolve('\u0000plant\u0000tok')).toThrow(RefusedTokenError);
     expect(dir.resolve('tok').name).toMatch(/^device-/);
+    expect(() => parseConfig({ devices: [{ name: 'd', token: 'a\u0000b' }] })).toThrow('devices.0.token');
   });
 
   it.each([
