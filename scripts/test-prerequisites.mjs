@@ -3,7 +3,8 @@
  * `npm test`'s first step: makes sure the real external programs the tests talk to are on this machine.
  * The tests keep real clients and servers (mosquitto_pub/sub as devices, a bare mosquitto as the
  * broker baseline, wrk and hey cross-checking the load-test harness, headless Chromium opening the HTML
- * report, a throw-away PostgreSQL cluster for the postgres route), so a fresh machine with only Node and npm
+ * report, a throw-away PostgreSQL cluster for the postgres route, a
+ * 3-server NATS JetStream cluster for cluster mode), so a fresh machine with only Node and npm
  * needs them installed first.
  *
  * What is missing is found by looking each program up on PATH (and, for PostgreSQL's server programs, which
@@ -40,6 +41,7 @@ export const PREREQUISITES = [
   { command: 'mosquitto', pkg: 'mosquitto', why: 'bare broker: the MQTT baseline and a TLS broker peer' },
   { command: 'wrk', pkg: 'wrk', why: 'cross-checks the load-test harness HTTP figures' },
   { command: 'hey', pkg: 'hey', why: 'cross-checks the load-test harness HTTP figures' },
+  { command: 'nats-server', pkg: 'nats-server', why: 'the 3-server JetStream cluster the cluster-mode tests run on' },
   { command: 'chromium', pkg: 'chromium', why: 'opens the HTML load-test report headless' },
   {
     command: 'initdb',
