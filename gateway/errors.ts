@@ -78,6 +78,13 @@ export const UnsupportedMediaTypeError = defineError(
 export const RateLimitedError = defineError('RateLimitedError', 'EDGE_ERR_RATE_LIMITED', 429, 'refuse-publish');
 /** The local store reached `store.maxBytes`; the client should retry later. */
 export const StoreFullError = defineError('StoreFullError', 'EDGE_ERR_STORE_FULL', 503, 'withhold-puback');
+/** The replicated store cannot take writes now (JetStream lost its quorum or did not answer); nothing was acknowledged. */
+export const StoreUnavailableError = defineError(
+  'StoreUnavailableError',
+  'EDGE_ERR_STORE_UNAVAILABLE',
+  503,
+  'withhold-puback',
+);
 /** The gateway is shutting down and accepts nothing new. */
 export const ShuttingDownError = defineError('ShuttingDownError', 'EDGE_ERR_SHUTTING_DOWN', 503, 'disconnect');
 /** The store failed to write (disk error); nothing was acknowledged. */
@@ -134,6 +141,7 @@ export type PayloadTooLargeError = InstanceType<typeof PayloadTooLargeError>;
 export type UnsupportedMediaTypeError = InstanceType<typeof UnsupportedMediaTypeError>;
 export type RateLimitedError = InstanceType<typeof RateLimitedError>;
 export type StoreFullError = InstanceType<typeof StoreFullError>;
+export type StoreUnavailableError = InstanceType<typeof StoreUnavailableError>;
 export type ShuttingDownError = InstanceType<typeof ShuttingDownError>;
 export type StoreWriteError = InstanceType<typeof StoreWriteError>;
 export type StoreOpenError = InstanceType<typeof StoreOpenError>;
@@ -168,6 +176,7 @@ export const errorCatalogue = [
   UnsupportedMediaTypeError,
   RateLimitedError,
   StoreFullError,
+  StoreUnavailableError,
   ShuttingDownError,
   StoreWriteError,
   StoreOpenError,

@@ -23,6 +23,55 @@ const tlsFiles = z
   })
   .strict();
 
+const jetstreamSchema = z
+  .object({
+    servers: z.array(z.string().min(1)).min(1).default(['nats://127.0.0.1:4222']).describe('NATS server URLs'),
+    user: z.string().optional().describe('user name (with password)'),
+    password: z.string().optional().describe('password (with user)'),
+    token: z.string().optional().describe('authentication token'),
+    nkeySeedFile: z.string().optional().describe('file holding an NKey seed (SU...)'),
+    credsFile: z.string().optional().describe('a .creds file (JWT and NKey seed)'),
+    tls: z
+      .object({
+        caFile: z.string().optional().describe('PEM CA bundle that signed the servers\' certificates'),
+        certFile: z.string().optional().describe('client certificate (mTLS)'),
+        keyFile: z.string().optional().describe('client private key (mTLS)'),
+      })
+      .strict()
+      .optional()
+      .describe('connect with TLS'),
+    replicas: z.number().int().min(1).max(5).default(3).describe('copies of each stream and bucket (1, 3 or 5)'),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+      .default('TAGO_EDGE')
+      .describe('prefix of the stream, bucket and subject names'),
+    partitions: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .default(16)
+      .describe('device partitions; each is forwarded by one node at a time (fixed once data is stored)'),
+    maxBytes: z.number().int().positive().optional().describe('stream cap in bytes (default: store.maxBytes)'),
+    maxAgeMs: z.number().int().nonnegative().default(0).describe('oldest point the stream keeps (0 = no limit)'),
+    ackTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5_000)
+      .describe('how long an append waits for the publish ack before answering 503'),
+    leaseMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .default(10_000)
+      .describe('partition lease time: a dead node\'s partitions move to another node after this'),
+    node: z.string().optional().describe('this node\'s name in the cluster (default: host name and process id)'),
+  })
+  .strict()
+  .prefault({});
+
 export const deviceSchema = z
   .object({
     name: z.string().min(1).describe('device name, shown in logs'),
@@ -236,7 +285,10 @@ export const configSchema = z
     store: z
       .object({
         dir: z.string().default('./data').describe('data directory'),
-        engine: z.enum(['sqlite', 'memory']).default('sqlite').describe('memory: not durable, for tests only'),
+        engine: z
+          .enum(['sqlite', 'memory', 'jetstream'])
+          .default('sqlite')
+          .describe('memory: not durable, for tests only; jetstream: a replicated NATS JetStream cluster (docs/cluster.md)'),
         sync: z.enum(['full', 'normal']).default('full').describe('full survives power loss; normal a process crash'),
         groupCommitMs: z
           .number()
@@ -249,6 +301,7 @@ export const configSchema = z
         whenFull: z.enum(['block', 'drop_oldest']).default('block').describe('push back, or drop the oldest (counted)'),
         encryptionKeyFile: z.string().optional().describe('32-byte key (hex or base64) for AES-256-GCM at rest'),
         retryAfterSeconds: z.number().int().positive().default(5).describe('Retry-After sent when full'),
+        jetstream: jetstreamSchema,
       })
       .strict()
       .prefault({}),

@@ -28,11 +28,11 @@ export interface OpenStoreOptions {
   batchMaxBytes?: number;
 }
 
-export function storePath(config: Config['store']): string {
+export function storePath(config: Pick<Config['store'], 'dir'>): string {
   return join(config.dir, STORE_FILE);
 }
 
-export function openStore(config: Config['store'], opts: OpenStoreOptions): Store {
+export function openStore(config: LocalStoreConfig, opts: OpenStoreOptions): Store {
   if (config.engine === 'memory') {
     return new MemoryStore({
       maxBytes: config.maxBytes,
@@ -56,7 +56,10 @@ export function ensureStoreDir(dir: string): string {
   return dir;
 }
 
-export function openSqliteStore(config: Config['store'], opts: OpenStoreOptions & { readOnly?: boolean }): SqliteStore {
+/** The settings the SQLite store reads (the queue CLI builds them without the cluster's). */
+export type LocalStoreConfig = Omit<Config['store'], 'jetstream'>;
+
+export function openSqliteStore(config: LocalStoreConfig, opts: OpenStoreOptions & { readOnly?: boolean }): SqliteStore {
   ensureStoreDir(config.dir);
   const key = loadKey(config.encryptionKeyFile, opts.env ?? process.env);
   return new SqliteStore({
