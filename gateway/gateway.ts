@@ -22,7 +22,8 @@ import { announce, createLogger, type Logger } from './log.js';
 import { createGatewayMetrics } from './metrics/registry.js';
 import { RouteRunner } from './routes/route-runner.js';
 import { orphanKeys, planRoutes, RouteFanOut, routeOfKey } from './routes/routes.js';
-import { ensureStoreDir, openStore, storePath } from './store/open-store.js';
+import type { JetStreamStore } from './store/jetstream/jetstream-store.js';
+import { ensureStoreDir, openJetStreamStore, openStore, storePath } from './store/open-store.js';
 import { parseQueueKey } from './store/queue-key.js';
 import type { Store } from './store/store.js';
 
@@ -55,13 +56,21 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   let shuttingDown = false;
 
   // The SQLite store's lock, and the admin socket `tago-edge queue` reaches it through: held until close.
+  // A cluster node holds its local store.dir too: `tago-edge queue` on its machine reaches it the same way.
   const hold: StoreHold | undefined =
-    config.store.engine === 'sqlite' ? await holdStore(ensureStoreDir(config.store.dir), 'gateway', log) : undefined;
+    config.store.engine !== 'memory' ? await holdStore(ensureStoreDir(config.store.dir), 'gateway', log) : undefined;
   let store: Store;
+  let cluster: JetStreamStore | undefined;
   try {
     // The store queues by key: a device token, or a route's key for it (gateway/store/queue-key.ts).
     const idOfKey = (key: string) => deviceIdOf(parseQueueKey(key).token);
-    store = openStore(config.store, { deviceIdOf: idOfKey, log, batchMaxBytes: config.upstream.batchMaxBytes });
+    const storeOpts = { deviceIdOf: idOfKey, log, batchMaxBytes: config.upstream.batchMaxBytes };
+    if (config.store.engine === 'jetstream') {
+      cluster = await openJetStreamStore(config.store, storeOpts);
+      store = cluster;
+    } else {
+      store = openStore(config.store, storeOpts);
+    }
   } catch (err) {
     await hold?.close();
     throw err;
@@ -69,7 +78,16 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   const planned = planRoutes(config);
   // `queue stats` through the admin socket also shows each route's live state (once the routes run).
   let liveRoutes: RouteRunner | undefined;
-  hold?.serve(localQueueOps(store, storePath(config.store), planned, () => liveRoutes?.status() ?? []));
+  hold?.serve(
+    localQueueOps(
+      store,
+      cluster
+        ? `jetstream ${cluster.names.stream} (${config.store.jetstream.servers.join(', ')})`
+        : storePath(config.store),
+      planned,
+      () => liveRoutes?.status() ?? [],
+    ),
+  );
   const directory = new DeviceDirectory(config.auth.mode, config.devices, store.refusedTokens());
   const parsers = createParserHost({ timeoutMs: config.parsers.timeoutMs, memoryMb: config.parsers.memoryMb });
   let routes: RouteRunner;
@@ -129,6 +147,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
       // Upstream trouble is reported, not fatal: the store rides it out.
       upstream,
       ...(config.routes ? { routes: routes.status() } : {}),
+      ...(cluster ? { cluster: cluster.clusterStatus() } : {}),
     };
   };
 
@@ -203,6 +222,7 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     ...(downlink?.port !== undefined ? { downlink: downlink.port } : {}),
   };
   routes.start();
+  cluster?.startForwarding();
   announce(log, { event: 'listening', ...ports, upstream: config.upstream.url, store: config.store.engine });
 
   let closing: Promise<void> | null = null;

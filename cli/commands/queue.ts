@@ -10,12 +10,13 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { AdminRequestError, connectAdmin } from '../../gateway/admin/admin-client.js';
 import { holdStore, type StoreHold } from '../../gateway/admin/admin-server.js';
 import { deadLettersOfRoute, localQueueOps, type QueueOps, type QueueStats } from '../../gateway/admin/queue-ops.js';
+import { deviceIdOf } from '../../gateway/auth/device-directory.js';
 import { loadConfig } from '../../gateway/config/load.js';
 import type { Config } from '../../gateway/config/schema.js';
 import { isEdgeError } from '../../gateway/errors.js';
 import { planRoutes } from '../../gateway/routes/routes.js';
-import type { SqliteStore } from '../../gateway/store/sqlite/sqlite-store.js';
-import type { DeadLetter } from '../../gateway/store/store.js';
+import { parseQueueKey } from '../../gateway/store/queue-key.js';
+import type { DeadLetter, Store } from '../../gateway/store/store.js';
 import { UsageError } from '../usage-error.js';
 
 interface CommonOptions {
@@ -82,11 +83,27 @@ async function run(
 ): Promise<void> {
   const config = loadConfig({ file: opts.config }); // ConfigError: exit 2 via main
   const storeConfig = { ...config.store, ...(opts.dataDir !== undefined ? { dir: opts.dataDir } : {}) };
-  const { openSqliteStore, storePath } = await import('../../gateway/store/open-store.js');
+  const { openJetStreamStore, openSqliteStore, storePath } = await import('../../gateway/store/open-store.js');
   const path = storePath(storeConfig);
-  let store: SqliteStore | undefined;
+  let store: Store | undefined;
   let hold: StoreHold | undefined;
   try {
+    if (storeConfig.engine === 'jetstream') {
+      // The cluster's stream, read directly (no node needs to run); a node on this machine adds its live view.
+      const gateway = existsSync(storeConfig.dir) ? await connectAdmin(storeConfig.dir) : null;
+      if (gateway) await body(gateway.ops, config);
+      else {
+        // A replayed dead letter goes back on its device's partition subject.
+        const cluster = await openJetStreamStore(storeConfig, {
+          deviceIdOf: (k) => deviceIdOf(parseQueueKey(k).token),
+        });
+        store = cluster;
+        await cluster.refresh();
+        const where = `jetstream ${cluster.names.stream} (${storeConfig.jetstream.servers.join(', ')})`;
+        await body(localQueueOps(cluster, where, planRoutes(config)), config);
+      }
+      return;
+    }
     if (!existsSync(path))
       throw new OperationalError(`no store at ${path} (store.dir; choose another with --data-dir)`);
     const gateway = await connectAdmin(storeConfig.dir);
@@ -124,6 +141,19 @@ function printStats(s: QueueStats, json: boolean): void {
     ['oldest point', s.depthPoints === 0 ? '-' : formatAge(s.oldestAgeMs)],
     ['dead letters', String(s.deadLetters)],
   ];
+  const c = s.cluster;
+  if (c) {
+    rows.push(
+      [
+        'stream',
+        `${c.stream.name}: ${c.stream.current} of ${c.stream.replicas} replicas current, leader ${c.stream.leader ?? 'none'}`,
+      ],
+      ['stream messages', `${c.stream.messages} (${formatBytes(c.stream.bytes)})`],
+      ['node', `${c.node}: ${c.partitions.held.length} of ${c.partitions.total} partitions, ${c.nodes} node(s) alive`],
+      ['consumer lag', String(c.consumerLag)],
+    );
+    if (c.lastError) rows.push(['last error', c.lastError]);
+  }
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(16)} ${v}\n`);
   if (s.routes.length > 1 || s.routes[0]?.name !== 'tagoio') {
     const table = [

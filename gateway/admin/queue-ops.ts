@@ -3,6 +3,7 @@
  * socket, or the CLI on a store no gateway holds) or through a running gateway's admin socket.
  */
 import type { Route } from '../routes/routes.js';
+import type { ClusterStatus } from '../store/jetstream/jetstream-store.js';
 import { parseQueueKey } from '../store/queue-key.js';
 import type { DeadLetter, Store } from '../store/store.js';
 
@@ -40,6 +41,11 @@ export interface QueueStats {
   /** How many devices have pending points (a count only: tokens are secrets). */
   devicesPending: number;
   routes: RouteQueueStats[];
+  /**
+   * `store.engine: jetstream`: the stream's replicas and leader, this node's partitions and its consumers'
+   * lag. Depths above are the stream's; a route's depth is what this node holds of it.
+   */
+  cluster?: ClusterStatus;
 }
 
 export interface ReplayResult {
@@ -59,9 +65,12 @@ export interface QueueOps {
 export function localQueueOps(store: Store, path: string, routes: readonly Route[], live?: LiveRoutes): QueueOps {
   return {
     async stats() {
-      const letters = store.listDeadLetters(Number.MAX_SAFE_INTEGER);
+      const letters = await store.listDeadLetters(Number.MAX_SAFE_INTEGER);
       const now = live?.() ?? [];
+      const cluster =
+        'clusterStatus' in store ? (store as { clusterStatus(): ClusterStatus }).clusterStatus() : undefined;
       return {
+        ...(cluster ? { cluster } : {}),
         path,
         ...store.stats(),
         devicesPending: new Set(store.pendingTokens(Number.MAX_SAFE_INTEGER).map(tokenOfKey)).size,

@@ -33,7 +33,7 @@ const jetstreamSchema = z
     credsFile: z.string().optional().describe('a .creds file (JWT and NKey seed)'),
     tls: z
       .object({
-        caFile: z.string().optional().describe('PEM CA bundle that signed the servers\' certificates'),
+        caFile: z.string().optional().describe("PEM CA bundle that signed the servers' certificates"),
         certFile: z.string().optional().describe('client certificate (mTLS)'),
         keyFile: z.string().optional().describe('client private key (mTLS)'),
       })
@@ -66,8 +66,8 @@ const jetstreamSchema = z
       .int()
       .min(1_000)
       .default(10_000)
-      .describe('partition lease time: a dead node\'s partitions move to another node after this'),
-    node: z.string().optional().describe('this node\'s name in the cluster (default: host name and process id)'),
+      .describe("partition lease time: a dead node's partitions move to another node after this"),
+    node: z.string().optional().describe("this node's name in the cluster (default: host name and process id)"),
   })
   .strict()
   .prefault({});
@@ -288,7 +288,9 @@ export const configSchema = z
         engine: z
           .enum(['sqlite', 'memory', 'jetstream'])
           .default('sqlite')
-          .describe('memory: not durable, for tests only; jetstream: a replicated NATS JetStream cluster (docs/cluster.md)'),
+          .describe(
+            'memory: not durable, for tests only; jetstream: a replicated NATS JetStream cluster (docs/cluster.md)',
+          ),
         sync: z.enum(['full', 'normal']).default('full').describe('full survives power loss; normal a process crash'),
         groupCommitMs: z
           .number()

@@ -115,7 +115,15 @@ export class Forwarder {
   ) {
     this.settings = route.delivery;
     const rpm = route.delivery.requestsPerMinute;
-    this.pacer = rpm > 0 ? new Pacer(rpm, 60_000, () => clock.now()) : null;
+    this.pacer =
+      rpm > 0
+        ? new Pacer(
+            rpm,
+            60_000,
+            () => clock.now(),
+            () => queue.forwardShare?.() ?? 1,
+          )
+        : null;
     queue.onAppend(() =>
       this.schedule(this.queuedBytes() >= this.settings.batchMaxBytes ? 0 : this.settings.batchWaitMs),
     );

@@ -5,37 +5,53 @@
  * - a token bucket of one second's worth of requests, so a backlog drains evenly through the minute
  *   instead of as one burst that trips the limit the moment another client shares the profile.
  * `pause(untilMs)` holds everything after a 429 until TagoIO's Retry-After has passed.
+ * `share()` is this process's part of the budget (a cluster node forwarding some of the partitions: the
+ * nodes' shares add up to at most 1, so the profile's limit is shared, not multiplied by the node count).
  */
 export class Pacer {
   private windowStart = 0;
   private windowCount = 0;
-  private tokens: number;
+  private tokens = Number.POSITIVE_INFINITY;
   private lastRefill: number;
   private pausedUntil = 0;
-  private readonly capacity: number;
-  private readonly perMs: number;
+  private capacity = 1;
+  private perMs = 0;
+  private limit = 0;
+  private scale = Number.NaN;
 
   constructor(
     private readonly perMinute: number,
     private readonly windowMs = 60_000,
     private readonly now: () => number = Date.now,
+    private readonly share: () => number = () => 1,
   ) {
-    this.capacity = Math.max(1, Math.ceil(perMinute / 60));
-    this.perMs = perMinute / windowMs;
-    this.tokens = this.capacity;
+    this.rescale(share());
     this.lastRefill = now();
+  }
+
+  private rescale(scale: number): void {
+    this.scale = scale;
+    const perMinute = this.perMinute * Math.max(0, Math.min(1, scale));
+    this.limit = Math.floor(perMinute);
+    this.capacity = Math.max(1, Math.ceil(perMinute / 60));
+    this.perMs = perMinute / this.windowMs;
+    this.tokens = Math.min(this.tokens, this.capacity);
   }
 
   /** 0 and counts the request when one may go now; else milliseconds to wait before asking again. */
   take(): number {
     const t = this.now();
     if (t < this.pausedUntil) return this.pausedUntil - t;
+    const scale = this.share();
+    if (scale !== this.scale) this.rescale(scale);
+    // No share of the budget (a node holding no partitions): nothing of its own to send either.
+    if (this.limit < 1) return 1_000;
     const start = t - (t % this.windowMs);
     if (start !== this.windowStart) {
       this.windowStart = start;
       this.windowCount = 0;
     }
-    if (this.windowCount >= this.perMinute) return start + this.windowMs - t;
+    if (this.windowCount >= this.limit) return start + this.windowMs - t;
     this.tokens = Math.min(this.capacity, this.tokens + (t - this.lastRefill) * this.perMs);
     this.lastRefill = t;
     if (this.tokens < 1) return Math.max(1, Math.ceil((1 - this.tokens) / this.perMs));

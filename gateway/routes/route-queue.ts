@@ -34,6 +34,10 @@ export class RouteQueue implements PointQueue, TokenDenyList {
     return this.store.queueShare((k) => this.owns(k) && owns(k));
   }
 
+  forwardShare(): number {
+    return this.store.forwardShare?.() ?? 1;
+  }
+
   appendedAt(id: number): number | undefined {
     return this.store.appendedAt?.(id);
   }

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { StoreOpenError } from '../errors.js';
+import { createLogger } from '../log.js';
 import { Cipher, loadKey } from './encryption.js';
+import { JetStreamStore } from './jetstream/jetstream-store.js';
 import { MemoryStore } from './memory-store.js';
 import { DEFAULT_ROW_MAX_BYTES, SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './store.js';
@@ -32,7 +34,35 @@ export function storePath(config: Pick<Config['store'], 'dir'>): string {
   return join(config.dir, STORE_FILE);
 }
 
+/**
+ * The cluster's store (`store.engine: jetstream`): connects, creates the streams and buckets if missing,
+ * loads the refused tokens. It forwards nothing until `startForwarding()` (the gateway calls it once its
+ * forwarders listen); the queue CLI opens it to read the stream's state only.
+ */
+export async function openJetStreamStore(config: Config['store'], opts: OpenStoreOptions): Promise<JetStreamStore> {
+  if (config.whenFull !== 'block') {
+    throw new StoreOpenError(
+      'store.whenFull: drop_oldest is not available with store.engine jetstream (a full stream refuses new points: 503, PUBACK withheld)',
+    );
+  }
+  if (config.encryptionKeyFile !== undefined) {
+    throw new StoreOpenError(
+      "store.encryptionKeyFile: not used with store.engine jetstream; encrypt at rest with nats-server's jetstream.cipher (docs/cluster.md)",
+    );
+  }
+  return JetStreamStore.open({
+    config: config.jetstream,
+    maxBytes: config.maxBytes,
+    retryAfterSeconds: config.retryAfterSeconds,
+    deviceIdOf: opts.deviceIdOf,
+    log: opts.log ?? createLogger('silent'),
+    rowMaxBytes: Math.max(1, Math.min(DEFAULT_ROW_MAX_BYTES, (opts.batchMaxBytes ?? Number.POSITIVE_INFINITY) - 2)),
+  });
+}
+
 export function openStore(config: LocalStoreConfig, opts: OpenStoreOptions): Store {
+  if (config.engine === 'jetstream')
+    throw new StoreOpenError('store.engine jetstream: open it with openJetStreamStore');
   if (config.engine === 'memory') {
     return new MemoryStore({
       maxBytes: config.maxBytes,
@@ -59,7 +89,10 @@ export function ensureStoreDir(dir: string): string {
 /** The settings the SQLite store reads (the queue CLI builds them without the cluster's). */
 export type LocalStoreConfig = Omit<Config['store'], 'jetstream'>;
 
-export function openSqliteStore(config: LocalStoreConfig, opts: OpenStoreOptions & { readOnly?: boolean }): SqliteStore {
+export function openSqliteStore(
+  config: LocalStoreConfig,
+  opts: OpenStoreOptions & { readOnly?: boolean },
+): SqliteStore {
   ensureStoreDir(config.dir);
   const key = loadKey(config.encryptionKeyFile, opts.env ?? process.env);
   return new SqliteStore({

@@ -83,7 +83,7 @@ export interface DeadLetterInput {
 
 /**
  * The queue of points waiting for TagoIO: what ingest writes to and the forwarder reads from. An engine
- * (SQLite, memory; a JetStream engine would be another) implements it; callers take only this role.
+ * (SQLite, memory, JetStream) implements it; callers take only this role.
  */
 export interface PointQueue {
   /** Durably appends a device's records. Resolves after the commit; rejects StoreFullError / StoreWriteError. */
@@ -92,6 +92,11 @@ export interface PointQueue {
   pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: KeyFilter): string[];
   /** The depth of the keys `owns` takes (per-route figures; walks the pending devices, not per message). */
   queueShare(owns: KeyFilter): QueueShare;
+  /**
+   * The fraction of the queue this process forwards (a cluster node: the share of partitions it holds);
+   * the forwarders scale a shared request budget by it. 1 when absent.
+   */
+  forwardShare?(): number;
   /** When the stored entry `id` was appended (epoch ms), while it is pending; for `maxLagMs`. */
   appendedAt?(id: number): number | undefined;
   /** How many bytes of one device's points are pending (counted as `maxBytes` counts them); 0 if none. */
@@ -123,7 +128,8 @@ export interface PointQueue {
 export interface DeadLetters {
   /** Keeps a message that never became points (parse or validation failure on MQTT). */
   addDeadLetter(input: DeadLetterInput): Promise<void>;
-  listDeadLetters(limit?: number): DeadLetter[];
+  /** Oldest first. The cluster store reads them from its stream, so callers await. */
+  listDeadLetters(limit?: number): DeadLetter[] | Promise<DeadLetter[]>;
   /** Moves dead letters back into the queue (all, or those with the given ids); resolves to how many points. */
   replayDeadLetters(ids?: number[]): Promise<number>;
 }

@@ -2,11 +2,14 @@
  * Loss and duplicate accounting for simulated devices. A simulated point carries `metadata.sim_device`
  * (string) and `metadata.sim_seq` (integer); only stored points are counted (a dropped request is loss, by
  * design). Invariant: `unique === seqs.size` and `received === unique + duplicates`.
+ * `outOfOrder` counts first arrivals older than a sequence already received (a point overtaken by a newer
+ * one of the same device); redeliveries of already received points are duplicates, not out of order.
  */
 export interface SequenceStats {
   received: number;
   unique: number;
   duplicates: number;
+  outOfOrder: number;
   maxSeq: number;
 }
 
@@ -14,6 +17,7 @@ interface DeviceSeqs {
   seqs: Set<number>;
   received: number;
   duplicates: number;
+  outOfOrder: number;
   maxSeq: number;
 }
 
@@ -27,19 +31,28 @@ export class SequenceBook {
     if (typeof device !== 'string' || typeof seq !== 'number' || !Number.isInteger(seq)) return;
     let d = this.#devices.get(device);
     if (!d) {
-      d = { seqs: new Set(), received: 0, duplicates: 0, maxSeq: seq };
+      d = { seqs: new Set(), received: 0, duplicates: 0, outOfOrder: 0, maxSeq: seq };
       this.#devices.set(device, d);
     }
     d.received++;
     if (d.seqs.has(seq)) d.duplicates++;
-    else d.seqs.add(seq);
+    else {
+      if (seq < d.maxSeq) d.outOfOrder++;
+      d.seqs.add(seq);
+    }
     if (seq > d.maxSeq) d.maxSeq = seq;
   }
 
   stats(): Record<string, SequenceStats> {
     const out: Record<string, SequenceStats> = {};
     for (const [name, d] of this.#devices) {
-      out[name] = { received: d.received, unique: d.seqs.size, duplicates: d.duplicates, maxSeq: d.maxSeq };
+      out[name] = {
+        received: d.received,
+        unique: d.seqs.size,
+        duplicates: d.duplicates,
+        outOfOrder: d.outOfOrder,
+        maxSeq: d.maxSeq,
+      };
     }
     return out;
   }

@@ -12,16 +12,17 @@ describe('cloud-sim stats and sequences', () => {
     const s = await sim();
     await post(s.url, 'ta', [point('d1', 1), point('d1', 2), point('d2', 7)]);
     await post(s.url, 'ta', [point('d1', 2), point('d1', 5)]); // a retry re-sends seq 2
+    await post(s.url, 'ta', [point('d1', 4)]); // a first arrival after a newer one: out of order
     await post(s.url, 'tb', [{ variable: 'plain', value: 1 }]);
 
     const stats = (await call(s.url, 'GET', '/_sim/stats')).body;
     expect(stats.sequences).toEqual({
-      d1: { received: 4, unique: 3, duplicates: 1, maxSeq: 5 },
-      d2: { received: 1, unique: 1, duplicates: 0, maxSeq: 7 },
+      d1: { received: 5, unique: 4, duplicates: 1, outOfOrder: 1, maxSeq: 5 },
+      d2: { received: 1, unique: 1, duplicates: 0, outOfOrder: 0, maxSeq: 7 },
     });
-    expect(stats.points).toBe(6);
-    expect(stats.tokens).toEqual({ ta: { requests: 2, points: 5 }, tb: { requests: 1, points: 1 } });
-    expect(stats.requests).toMatchObject({ total: 3, byStatus: { '200': 3 }, rateLimited: 0 });
+    expect(stats.points).toBe(7);
+    expect(stats.tokens).toEqual({ ta: { requests: 3, points: 6 }, tb: { requests: 1, points: 1 } });
+    expect(stats.requests).toMatchObject({ total: 4, byStatus: { '200': 4 }, rateLimited: 0 });
     expect(Date.parse(stats.startedAt)).not.toBeNaN();
     expect(stats.uptimeMs).toBeGreaterThanOrEqual(0);
 
@@ -48,7 +49,13 @@ describe('cloud-sim stats and sequences', () => {
     const batch = (from: number) => Array.from({ length: 1000 }, (_, i) => point('bulk', from + i));
     for (let k = 0; k < 10; k++) await post(s.url, 't', batch(k * 1000));
     await post(s.url, 't', batch(9000)); // a whole batch re-sent
-    expect(s.stats().sequences.bulk).toEqual({ received: 11_000, unique: 10_000, duplicates: 1000, maxSeq: 9999 });
+    expect(s.stats().sequences.bulk).toEqual({
+      received: 11_000,
+      unique: 10_000,
+      duplicates: 1000,
+      outOfOrder: 0,
+      maxSeq: 9999,
+    });
     expect((await call(s.url, 'GET', '/_sim/received')).body.bulk).toHaveLength(10_000);
   });
 });

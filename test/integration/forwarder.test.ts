@@ -66,7 +66,10 @@ describe('forwarding to TagoIO', () => {
       { variable: 'b', value: 2 },
     ]);
     expect(res.status).toBe(200);
-    const dead = await waitFor(() => (gw.store.listDeadLetters().length === 1 ? gw.store.listDeadLetters() : null));
+    const dead = await waitFor(async () => {
+      const list = await gw.store.listDeadLetters();
+      return list.length === 1 ? list : null;
+    });
     expect(dead[0]).toMatchObject({ reason: 'upstream_400', message: 'Invalid data: value too long' });
     expect(gw.store.stats().depthPoints).toBe(0);
     // The dead-letter counter counts each point once.
@@ -78,7 +81,7 @@ describe('forwarding to TagoIO', () => {
     const { http, sim, mqtt: mqttUrl, gw } = await startStack();
     sim.setFaults({ refuseTokens: ['revoked'] });
     expect((await post(http, 'revoked', { variable: 'a', value: 1 })).status).toBe(200);
-    await waitFor(() => gw.store.listDeadLetters().some((d) => d.reason === 'upstream_401'));
+    await waitFor(async () => (await gw.store.listDeadLetters()).some((d) => d.reason === 'upstream_401'));
     const again = await post(http, 'revoked', { variable: 'a', value: 2 });
     expect(again.status).toBe(401);
     await expect(

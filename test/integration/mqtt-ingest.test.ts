@@ -90,7 +90,7 @@ describe('MQTT ingest', () => {
     await client.publishAsync('tago/data/post', JSON.stringify({ variable: 'good', value: 2 }), { qos: 1 });
     expect(client.connected).toBe(true);
     await waitFor(() => sim.stats().tokens['dl-token']?.points === 1);
-    const dead = gw.store.listDeadLetters();
+    const dead = await gw.store.listDeadLetters();
     expect(dead.map((d) => d.reason).sort()).toEqual(['EDGE_ERR_INVALID_BODY', 'EDGE_ERR_INVALID_RECORD']);
     expect(dead.find((d) => d.reason === 'EDGE_ERR_INVALID_RECORD')?.message).toContain(
       'variable "bad-name" contains "-"',

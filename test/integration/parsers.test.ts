@@ -75,7 +75,10 @@ describe('payload parsers in the gateway', () => {
     const client = await mqtt.connectAsync(mqttUrl, { username: 'Token', password: 'hex-tok', reconnectPeriod: 0 });
     onTestFinished(() => client.endAsync(true));
     await client.publishAsync('devices/hex/uplink', Buffer.from('0102', 'hex'), { qos: 1 });
-    const dead = await waitFor(() => (gw.store.listDeadLetters().length === 1 ? gw.store.listDeadLetters() : null));
+    const dead = await waitFor(async () => {
+      const list = await gw.store.listDeadLetters();
+      return list.length === 1 ? list : null;
+    });
     expect(dead[0]?.reason).toBe('EDGE_ERR_PARSER');
     expect(dead[0]?.message).toContain('frame must be at least 5 bytes');
     expect(dead[0]?.records).toEqual([

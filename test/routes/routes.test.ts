@@ -192,8 +192,8 @@ describe('routes', () => {
     ];
     const { sim, http, gw } = await startStack({ routes });
     expect(await post(http, 'tok-a', [{ variable: 'v', value: 1 }])).toBe(200);
-    await waitFor(() => gw.store.listDeadLetters().length === 1);
-    expect(gw.store.listDeadLetters()[0]).toMatchObject({ route: 'hook', reason: 'http_422' });
+    await waitFor(async () => (await gw.store.listDeadLetters()).length === 1);
+    expect((await gw.store.listDeadLetters())[0]).toMatchObject({ route: 'hook', reason: 'http_422' });
     await waitFor(() => sim.stats().points === 1);
     hook.failWith = null;
     // The CLI, through the running gateway's admin socket (the gateway stays the store's one writer).
@@ -265,7 +265,7 @@ describe('routes', () => {
     for (let i = 0; i < 5; i++) expect(await post(http, 'tok-a', [{ variable: 'v', value: i }])).toBe(200);
     await waitFor(() => sim.stats().points === 5);
     await waitFor(() => gw.routes.status()[1]?.depthPoints === 0, 10_000);
-    const letters = gw.store.listDeadLetters();
+    const letters = await gw.store.listDeadLetters();
     expect(letters.every((d) => d.route === 'hook' && d.reason === 'lagging')).toBe(true);
     expect(letters.reduce((n, d) => n + d.records.length, 0)).toBe(5);
     const metrics = await (await request(`${http}/metrics`)).body.text();

@@ -189,7 +189,7 @@ describe('hostile MQTT input', () => {
     await c.publishAsync('site/deep', deep, { qos: 1 });
     expect(c.connected).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    const dead = stack.gw.store.listDeadLetters();
+    const dead = await stack.gw.store.listDeadLetters();
     expect(dead.length).toBeGreaterThanOrEqual(3);
     for (const d of dead) expect(d.reason).toMatch(/^EDGE_ERR_/);
     await stillServes(stack);

@@ -86,7 +86,7 @@ describe('MQTT resource limits', () => {
     await ok.publishAsync('tago/data/post', JSON.stringify({ variable: 'x', value: 1 }), { qos: 1 });
     await waitFor(() => sim.stats().tokens.small?.points === 1);
     expect(sim.stats().tokens.big).toBeUndefined();
-    expect(gw.store.listDeadLetters()).toEqual([]);
+    expect(await gw.store.listDeadLetters()).toEqual([]);
   });
 
   it('a header declaring a 256 MB packet is cut off at once, before any body arrives', async () => {

@@ -125,7 +125,7 @@ async function run(
         model.dead.push({ token: t, records: model.take(t, b.points) });
       }
     } else if (op < 0.82) {
-      const list = store.listDeadLetters(10_000);
+      const list = await store.listDeadLetters(10_000);
       if (rnd() < 0.5) {
         const got = await store.replayDeadLetters();
         const want = model.dead.reduce((k, d) => k + d.records.length, 0);
@@ -161,7 +161,7 @@ async function run(
     expect(store.pendingTokens(100), ctx).toEqual(model.pendingOrder());
     for (const t of tokens) expect(store.pendingBytes(t), ctx).toBe(model.bytesOf(t));
     expect(
-      store.listDeadLetters(10_000).map((d) => d.records),
+      (await store.listDeadLetters(10_000)).map((d) => d.records),
       ctx,
     ).toEqual(model.dead.map((d) => d.records));
   }

@@ -1,0 +1,590 @@
+/**
+ * The cluster's store: points in a replicated JetStream stream, forwarded by whichever node holds each
+ * partition's lease (leases.ts), read by the forwarders through the same PointQueue as the SQLite store.
+ *
+ * Invariants:
+ * - `append` resolves only after JetStream's publish ack for every message of the append: with R3 that is
+ *   after a quorum of servers stored it. No ack in `ackTimeoutMs` (lost quorum, no server) rejects with
+ *   StoreUnavailableError; a full stream with StoreFullError. Retries inside the timeout reuse the
+ *   message's Nats-Msg-Id, so a publish that landed but whose ack was lost is stored once.
+ * - A point leaves the stream only when its forwarder acks the message after the destination's 2xx (or
+ *   after the dead letter holding it is stored): the stream is a work queue, an ack removes the message.
+ * - Per device, points are forwarded in stream order: a device's messages are on one partition's subject,
+ *   one node forwards a partition at a time, and a node that takes a partition over restarts its consumer
+ *   at the first unacknowledged message (provision.ts resetPartitionConsumer).
+ * - Refused tokens are a KV bucket every node watches: a token TagoIO refused on one node is refused on all.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { type Clock, systemClock } from '../../clock.js';
+import { ShuttingDownError, StoreFullError, StoreUnavailableError } from '../../errors.js';
+import { events } from '../../events.js';
+import type { Logger } from '../../log.js';
+import type { DataRecord } from '../../model.js';
+import { parseQueueKey } from '../queue-key.js';
+import { DEFAULT_ROW_MAX_BYTES, packRows } from '../sqlite/row-packing.js';
+import type { DeadLetter, DeadLetterInput, KeyFilter, PendingBatch, QueueShare, Store, StoreStats } from '../store.js';
+import { connectCluster, type JetStreamConfig } from './connect.js';
+import { PartitionLeases } from './leases.js';
+import {
+  APPENDED_HEADER,
+  type ClusterNames,
+  clusterNames,
+  decodeKey,
+  encodeKey,
+  KEY_HEADER,
+  POINTS_HEADER,
+  partitionOf,
+  tokenKey,
+} from './names.js';
+import { provision, resetPartitionConsumer } from './provision.js';
+import { ForwardWindow } from './window.js';
+
+export interface JetStreamStoreOptions {
+  config: JetStreamConfig;
+  /** `store.maxBytes`: the stream's cap unless `store.jetstream.maxBytes` is set. */
+  maxBytes: number;
+  retryAfterSeconds: number;
+  deviceIdOf(key: string): string;
+  log: Logger;
+  /** Largest stored message text (a batch of whole messages fits a request). */
+  rowMaxBytes?: number;
+  clock?: Clock;
+}
+
+/** What `/readyz` and `queue stats` show of the cluster. */
+export interface ClusterStatus {
+  node: string;
+  nodes: number;
+  partitions: { total: number; held: number[] };
+  stream: {
+    name: string;
+    replicas: number;
+    leader: string | null;
+    /** Replicas the leader counts as current (the leader included). */
+    current: number;
+    messages: number;
+    bytes: number;
+  };
+  /** Messages waiting in this node's partitions: not yet delivered to it, and delivered but not acked. */
+  consumerLag: number;
+  /** The last error talking to the cluster, '' when the last exchange succeeded. */
+  lastError: string;
+}
+
+interface DeadBody {
+  key: string;
+  deviceId: string;
+  reason: string;
+  message: string;
+  records: unknown[];
+  topic?: string;
+  createdAt: string;
+}
+
+function isFull(err: unknown): boolean {
+  return /maximum (bytes|messages)|insufficient resources/i.test((err as Error)?.message ?? '');
+}
+
+export class JetStreamStore implements Store {
+  readonly names: ClusterNames;
+  readonly node: string;
+  private readonly js: JetStreamClient;
+  private readonly held = new Map<number, { messages: ConsumerMessages | undefined; msgs: Map<number, JsMsg> }>();
+  private readonly refused = new Set<string>();
+  private readonly appendListeners: Array<() => void> = [];
+  private readonly spaceListeners: Array<() => void> = [];
+  private readonly clock: Clock;
+  private readonly boot = randomUUID().slice(0, 8);
+  private published = 0;
+  private closing = false;
+  private statsTimer: ReturnType<Clock['setTimeout']> | undefined;
+  private leases!: PartitionLeases;
+  private cached = {
+    messages: 0,
+    bytes: 0,
+    firstTs: 0,
+    dead: 0,
+    replicas: 0,
+    current: 0,
+    leader: null as string | null,
+    lag: 0,
+  };
+  private lastError = '';
+  private available = true;
+  private pointsPerMessage = 1;
+  private notifyQueued = false;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly refusedKv: KV,
+    private readonly opts: JetStreamStoreOptions,
+    private readonly fw: ForwardWindow,
+  ) {
+    this.names = clusterNames(opts.config.prefix);
+    this.node = opts.config.node ?? `${hostname()}-${process.pid}`;
+    this.js = jetstream(nc, { timeout: opts.config.ackTimeoutMs });
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  static async open(opts: JetStreamStoreOptions): Promise<JetStreamStore> {
+    const nc = await connectCluster(opts.config, `tago-edge ${opts.config.node ?? hostname()}`);
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: opts.config.ackTimeoutMs });
+      const names = clusterNames(opts.config.prefix);
+      const { leases, refused } = await provision(jsm, names, opts.config, opts.maxBytes);
+      const store = new JetStreamStore(nc, jsm, refused, opts, new ForwardWindow());
+      await store.loadRefused();
+      store.leases = new PartitionLeases(
+        leases,
+        store.node,
+        opts.config.partitions,
+        opts.config.leaseMs,
+        { gained: (p) => store.gained(p), lost: (p) => store.lost(p) },
+        opts.log,
+        store.clock,
+      );
+      await store.refresh();
+      return store;
+    } catch (err) {
+      await nc.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Starts taking partition leases and forwarding them (after the forwarders are wired). */
+  startForwarding(): void {
+    this.leases.start();
+    this.scheduleRefresh();
+  }
+
+  // ---- ingest ----
+
+  async append(key: string, records: DataRecord[]): Promise<void> {
+    if (this.closing) throw new ShuttingDownError('the store is closing');
+    if (records.length === 0) return;
+    const deviceId = this.opts.deviceIdOf(key);
+    const subject = this.names.subjectOf(partitionOf(deviceId, this.opts.config.partitions), deviceId);
+    const { rows, bytes } = packRows(records, this.opts.rowMaxBytes ?? DEFAULT_ROW_MAX_BYTES);
+    this.pointsPerMessage = records.length / rows.length;
+    const appended = String(this.clock.now());
+    // In order on one connection: the server stores them in this order.
+    await Promise.all(
+      rows.map((row) => {
+        const h = headers();
+        h.set(KEY_HEADER, encodeKey(key));
+        h.set(POINTS_HEADER, String(row.points));
+        h.set(APPENDED_HEADER, appended);
+        return this.publish(subject, row.text, h, `${this.node}.${this.boot}.${++this.published}`, bytes);
+      }),
+    );
+  }
+
+  private async publish(
+    subject: string,
+    text: string,
+    h: ReturnType<typeof headers>,
+    msgID: string,
+    bytes: number,
+  ): Promise<void> {
+    const deadline = this.clock.monotonic() + this.opts.config.ackTimeoutMs;
+    let last: unknown;
+    for (;;) {
+      const left = deadline - this.clock.monotonic();
+      if (left <= 0) break;
+      try {
+        await this.js.publish(subject, text, { msgID, headers: h, timeout: Math.max(100, left) });
+        this.ok();
+        return;
+      } catch (err) {
+        last = err;
+        if (isFull(err)) {
+          throw new StoreFullError(`the cluster's stream is full (${bytes} bytes refused)`, {
+            retryAfterSeconds: this.opts.retryAfterSeconds,
+          });
+        }
+        if (this.closing) break;
+        // No quorum, no responders, a leader election: try again with the same Nats-Msg-Id while time is left.
+        await new Promise((r) => this.clock.setTimeout(() => r(undefined), 100));
+      }
+    }
+    this.failed(last);
+    throw new StoreUnavailableError(
+      `the cluster did not acknowledge the write within ${this.opts.config.ackTimeoutMs} ms (${(last as Error)?.message ?? 'no answer'}); nothing was acknowledged`,
+      { retryAfterSeconds: this.opts.retryAfterSeconds },
+    );
+  }
+
+  private ok(): void {
+    this.available = true;
+    this.lastError = '';
+  }
+
+  private failed(err: unknown): void {
+    this.available = false;
+    this.lastError = (err as Error)?.message ?? String(err);
+  }
+
+  // ---- partitions this node forwards ----
+
+  private async gained(p: number): Promise<void> {
+    const name = await resetPartitionConsumer(this.jsm, this.names, p);
+    const slot: { messages: ConsumerMessages | undefined; msgs: Map<number, JsMsg> } = {
+      messages: undefined,
+      msgs: new Map(),
+    };
+    this.held.set(p, slot);
+    const consumer = await this.js.consumers.get(this.names.stream, name);
+    const messages = await consumer.consume({ max_messages: 500, expires: 5_000 });
+    slot.messages = messages;
+    this.opts.log.info({ partition: p, node: this.node }, 'cluster: forwarding partition');
+    void (async () => {
+      try {
+        for await (const m of messages) {
+          if (this.held.get(p) !== slot) break;
+          this.take(p, slot.msgs, m);
+        }
+      } catch (err) {
+        this.opts.log.warn({ partition: p, err: (err as Error).message }, 'cluster: partition consumer stopped');
+      }
+    })();
+  }
+
+  private take(p: number, msgs: Map<number, JsMsg>, m: JsMsg): void {
+    msgs.set(m.seq, m);
+    const h = m.headers;
+    const key = h?.get(KEY_HEADER);
+    if (!key) {
+      // Not ours (written by something else on our subjects): acknowledged away, counted as a dead letter.
+      void m.ackAck().catch(() => {});
+      return;
+    }
+    const text = m.string();
+    const added = this.fw.add({
+      seq: m.seq,
+      key: decodeKey(key),
+      partition: p,
+      text,
+      points: Number(h?.get(POINTS_HEADER)) || 1,
+      bytes: m.data.length + 1,
+      appendedAt: Number(h?.get(APPENDED_HEADER)) || this.clock.now(),
+    });
+    if (added && !this.notifyQueued) {
+      this.notifyQueued = true;
+      queueMicrotask(() => {
+        this.notifyQueued = false;
+        for (const l of this.appendListeners) l();
+      });
+    }
+  }
+
+  private lost(p: number): void {
+    const slot = this.held.get(p);
+    this.held.delete(p);
+    slot?.messages?.stop();
+    this.fw.dropPartition(p);
+  }
+
+  private msgOf(seq: number): JsMsg | undefined {
+    const e = this.fw.get(seq);
+    return e ? this.held.get(e.partition)?.msgs.get(seq) : undefined;
+  }
+
+  // ---- the forwarders' side ----
+
+  pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: KeyFilter): string[] {
+    return this.fw.pendingKeys(limit, exclude, owns);
+  }
+
+  queueShare(owns: KeyFilter): QueueShare {
+    return this.fw.share(owns, this.clock.now());
+  }
+
+  appendedAt(id: number): number | undefined {
+    return this.fw.get(id)?.appendedAt;
+  }
+
+  pendingBytes(key: string): number {
+    return this.fw.pendingBytes(key);
+  }
+
+  peek(key: string, maxBytes: number): PendingBatch | null {
+    return this.fw.peek(key, maxBytes);
+  }
+
+  /** The share of the cluster's partitions this node forwards: its part of each route's request budget. */
+  forwardShare(): number {
+    return this.leases.share();
+  }
+
+  async acknowledge(ids: number[]): Promise<void> {
+    const results = await Promise.all(
+      ids.map(async (seq) => {
+        const m = this.msgOf(seq);
+        // Its partition moved to another node meanwhile: that node sends it again (a duplicate, never a loss).
+        if (!m) return seq;
+        try {
+          return (await m.ackAck({ timeout: this.opts.config.ackTimeoutMs })) ? seq : undefined;
+        } catch (err) {
+          this.failed(err);
+          return undefined;
+        }
+      }),
+    );
+    const done = results.filter((s): s is number => s !== undefined);
+    this.forget(done);
+    if (done.length < ids.length) {
+      throw new StoreUnavailableError(
+        `the cluster did not confirm ${ids.length - done.length} acknowledgement(s); those points are sent again`,
+        { retryAfterSeconds: this.opts.retryAfterSeconds },
+      );
+    }
+  }
+
+  private forget(seqs: number[]): void {
+    for (const e of this.fw.remove(seqs)) this.held.get(e.partition)?.msgs.delete(e.seq);
+    if (seqs.length > 0) for (const l of this.spaceListeners) l();
+  }
+
+  async deadLetter(ids: number[], reason: string, message: string): Promise<void> {
+    const byKey = new Map<string, { records: unknown[]; seqs: number[] }>();
+    for (const seq of ids) {
+      const e = this.fw.get(seq);
+      if (!e) continue;
+      let g = byKey.get(e.key);
+      if (!g) {
+        g = { records: [], seqs: [] };
+        byKey.set(e.key, g);
+      }
+      g.records.push(...(JSON.parse(`[${e.text}]`) as unknown[]));
+      g.seqs.push(seq);
+    }
+    for (const [key, g] of byKey) {
+      await this.storeDead({
+        key,
+        deviceId: this.opts.deviceIdOf(key),
+        reason,
+        message,
+        records: g.records,
+        createdAt: new Date(this.clock.now()).toISOString(),
+      });
+      // Stored as a dead letter before it leaves the queue: never in neither (a crash here leaves it in both).
+      await this.acknowledge(g.seqs);
+      events.deadLetter.publish({ deviceId: this.opts.deviceIdOf(key), reason, points: g.records.length });
+    }
+  }
+
+  private async storeDead(body: DeadBody): Promise<void> {
+    try {
+      await this.js.publish(this.names.deadSubject, JSON.stringify(body), { timeout: this.opts.config.ackTimeoutMs });
+      this.cached.dead++;
+    } catch (err) {
+      this.failed(err);
+      throw new StoreUnavailableError(`the cluster did not store the dead letter (${(err as Error).message})`, {
+        retryAfterSeconds: this.opts.retryAfterSeconds,
+      });
+    }
+  }
+
+  async addDeadLetter(input: DeadLetterInput): Promise<void> {
+    await this.storeDead({
+      key: input.token,
+      deviceId: input.deviceId,
+      reason: input.reason,
+      message: input.message,
+      records: input.records,
+      ...(input.topic !== undefined ? { topic: input.topic } : {}),
+      createdAt: new Date(this.clock.now()).toISOString(),
+    });
+    events.deadLetter.publish({ deviceId: input.deviceId, reason: input.reason, points: input.records.length });
+  }
+
+  private async readDead(limit: number, only?: ReadonlySet<number>): Promise<Array<DeadLetter & { key: string }>> {
+    const info = await this.jsm.streams.info(this.names.deadStream);
+    const out: Array<DeadLetter & { key: string }> = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && out.length < limit; seq++) {
+      if (only && !only.has(seq)) continue;
+      let m: Awaited<ReturnType<JetStreamManager['streams']['getMessage']>>;
+      try {
+        m = await this.jsm.streams.getMessage(this.names.deadStream, { seq });
+      } catch {
+        continue; // deleted (replayed)
+      }
+      if (!m) continue;
+      const d = m.json<DeadBody>();
+      const { route } = parseQueueKey(d.key);
+      out.push({
+        id: seq,
+        key: d.key,
+        deviceId: d.deviceId,
+        reason: d.reason,
+        message: d.message,
+        records: d.records,
+        ...(d.topic !== undefined ? { topic: d.topic } : {}),
+        ...(route !== null ? { route } : {}),
+        createdAt: d.createdAt,
+      });
+    }
+    return out;
+  }
+
+  async listDeadLetters(limit = 100): Promise<DeadLetter[]> {
+    return (await this.readDead(limit)).map(({ key: _key, ...d }) => d);
+  }
+
+  async replayDeadLetters(ids?: number[]): Promise<number> {
+    const letters = await this.readDead(Number.MAX_SAFE_INTEGER, ids ? new Set(ids) : undefined);
+    let points = 0;
+    for (const d of letters) {
+      if (d.records.length > 0) await this.append(d.key, d.records as DataRecord[]);
+      await this.jsm.streams.deleteMessage(this.names.deadStream, d.id);
+      this.cached.dead = Math.max(0, this.cached.dead - 1);
+      points += d.records.length;
+    }
+    return points;
+  }
+
+  // ---- refused tokens ----
+
+  private async loadRefused(): Promise<void> {
+    for await (const k of await this.refusedKv.keys()) {
+      const e = await this.refusedKv.get(k);
+      if (e && e.operation === 'PUT') this.refused.add(e.string());
+    }
+    const w = await this.refusedKv.watch({ include: 'updates' });
+    void (async () => {
+      for await (const e of w) if (e.operation === 'PUT') this.refused.add(e.string());
+    })().catch(() => {});
+  }
+
+  async refuseToken(token: string): Promise<void> {
+    try {
+      await this.refusedKv.put(tokenKey(token), token);
+    } catch (err) {
+      this.failed(err);
+      throw new StoreUnavailableError(`the cluster did not store the refused token (${(err as Error).message})`, {
+        retryAfterSeconds: this.opts.retryAfterSeconds,
+      });
+    }
+    this.refused.add(token);
+  }
+
+  isRefused(token: string): boolean {
+    return this.refused.has(token);
+  }
+
+  refusedTokens(): string[] {
+    return [...this.refused];
+  }
+
+  // ---- state ----
+
+  private scheduleRefresh(): void {
+    if (this.closing) return;
+    this.statsTimer = this.clock.setTimeout(() => {
+      void this.refresh().finally(() => this.scheduleRefresh());
+    }, 1_000);
+    this.statsTimer.unref?.();
+  }
+
+  /** Reads the stream's state (depth, replicas, leader) and this node's consumers' lag. */
+  async refresh(): Promise<void> {
+    try {
+      const [s, d] = await Promise.all([
+        this.jsm.streams.info(this.names.stream),
+        this.jsm.streams.info(this.names.deadStream),
+      ]);
+      let lag = 0;
+      for (const p of this.held.keys()) {
+        try {
+          const c = await this.jsm.consumers.info(this.names.stream, this.names.consumer(p));
+          lag += c.num_pending + c.num_ack_pending;
+        } catch {
+          // being made anew
+        }
+      }
+      const replicas = s.cluster?.replicas ?? [];
+      this.cached = {
+        messages: s.state.messages,
+        bytes: s.state.bytes,
+        firstTs: s.state.messages > 0 ? Date.parse(s.state.first_ts) : 0,
+        dead: d.state.messages,
+        replicas: s.config.num_replicas,
+        current: (s.cluster?.leader ? 1 : 0) + replicas.filter((r) => r.current && !r.offline).length,
+        leader: s.cluster?.leader ?? null,
+        lag,
+      };
+      const hadSpace = this.hasRoom(1);
+      this.ok();
+      if (hadSpace) for (const l of this.spaceListeners) l();
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  stats(): StoreStats {
+    const c = this.cached;
+    // The stream counts messages; points beyond this node's window are estimated at the appends' average.
+    const outside = Math.max(0, c.messages - this.fw.size);
+    const perMessage = this.fw.size > 0 ? this.fw.totalPoints / this.fw.size : this.pointsPerMessage;
+    return {
+      depthPoints: this.fw.totalPoints + Math.round(outside * perMessage),
+      depthBytes: Math.max(c.bytes, this.fw.totalBytes),
+      oldestAgeMs: c.firstTs > 0 ? Math.max(0, this.clock.now() - c.firstTs) : 0,
+      deadLetters: c.dead,
+      maxBytes: this.opts.config.maxBytes ?? this.opts.maxBytes,
+    };
+  }
+
+  clusterStatus(): ClusterStatus {
+    const c = this.cached;
+    return {
+      node: this.node,
+      nodes: this.leases.nodes,
+      partitions: { total: this.opts.config.partitions, held: this.leases.held },
+      stream: {
+        name: this.names.stream,
+        replicas: c.replicas,
+        leader: c.leader,
+        current: c.current,
+        messages: c.messages,
+        bytes: c.bytes,
+      },
+      consumerLag: c.lag,
+      lastError: this.lastError,
+    };
+  }
+
+  onAppend(listener: () => void): void {
+    this.appendListeners.push(listener);
+  }
+
+  onSpace(listener: () => void): void {
+    this.spaceListeners.push(listener);
+  }
+
+  hasRoom(bytes: number): boolean {
+    return this.available && this.cached.bytes + bytes <= (this.opts.config.maxBytes ?? this.opts.maxBytes);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.clock.clearTimeout(this.statsTimer);
+    // Hand the partitions back first: the other nodes take them at their next tick, not after the lease expires.
+    await this.leases.stop().catch(() => {});
+    for (const p of [...this.held.keys()]) this.lost(p);
+    await this.nc.drain().catch(() => {});
+  }
+}
