@@ -26,7 +26,7 @@ describe('cloud-sim stats and sequences', () => {
     expect(Date.parse(stats.startedAt)).not.toBeNaN();
     expect(stats.uptimeMs).toBeGreaterThanOrEqual(0);
 
-    expect((await call(s.url, 'GET', '/_sim/received')).body).toEqual({ d1: [1, 2, 5], d2: [7] });
+    expect((await call(s.url, 'GET', '/_sim/received')).body).toEqual({ d1: [1, 2, 4, 5], d2: [7] });
     expect((await call(s.url, 'GET', '/_sim/received?device=d2')).body).toEqual({ d2: [7] });
   });
 
