@@ -102,6 +102,8 @@ export class JetStreamStore implements Store {
   private readonly js: JetStreamClient;
   private readonly held = new Map<number, { messages: ConsumerMessages | undefined; msgs: Map<number, JsMsg> }>();
   private readonly refused = new Set<string>();
+  /** Each device's last append in flight (appends of one key publish in order). */
+  private readonly tails = new Map<string, Promise<void>>();
   private readonly appendListeners: Array<() => void> = [];
   private readonly spaceListeners: Array<() => void> = [];
   private readonly clock: Clock;
@@ -174,21 +176,36 @@ export class JetStreamStore implements Store {
   async append(key: string, records: DataRecord[]): Promise<void> {
     if (this.closing) throw new ShuttingDownError('the store is closing');
     if (records.length === 0) return;
+    // One device's appends are published one after another: a retried publish never lets a later append of
+    // the same device be stored before it (many devices' appends are still in flight at once).
+    const prev = this.tails.get(key);
+    const run = (prev ?? Promise.resolve()).then(() => this.publishAppend(key, records));
+    // The tail never rejects: the caller gets the error through `run`; the next append only waits.
+    const tail: Promise<void> = run.then(
+      () => this.untail(key, tail),
+      () => this.untail(key, tail),
+    );
+    this.tails.set(key, tail);
+    return run;
+  }
+
+  private untail(key: string, tail: Promise<void>): void {
+    if (this.tails.get(key) === tail) this.tails.delete(key);
+  }
+
+  private async publishAppend(key: string, records: DataRecord[]): Promise<void> {
     const deviceId = this.opts.deviceIdOf(key);
     const subject = this.names.subjectOf(partitionOf(deviceId, this.opts.config.partitions), deviceId);
     const { rows, bytes } = packRows(records, this.opts.rowMaxBytes ?? DEFAULT_ROW_MAX_BYTES);
     this.pointsPerMessage = records.length / rows.length;
     const appended = String(this.clock.now());
-    // In order on one connection: the server stores them in this order.
-    await Promise.all(
-      rows.map((row) => {
-        const h = headers();
-        h.set(KEY_HEADER, encodeKey(key));
-        h.set(POINTS_HEADER, String(row.points));
-        h.set(APPENDED_HEADER, appended);
-        return this.publish(subject, row.text, h, `${this.node}.${this.boot}.${++this.published}`, bytes);
-      }),
-    );
+    for (const row of rows) {
+      const h = headers();
+      h.set(KEY_HEADER, encodeKey(key));
+      h.set(POINTS_HEADER, String(row.points));
+      h.set(APPENDED_HEADER, appended);
+      await this.publish(subject, row.text, h, `${this.node}.${this.boot}.${++this.published}`, bytes);
+    }
   }
 
   private async publish(
@@ -335,11 +352,13 @@ export class JetStreamStore implements Store {
         // Its partition moved to another node meanwhile: that node sends it again (a duplicate, never a loss).
         if (!m) return seq;
         try {
-          return (await m.ackAck({ timeout: this.opts.config.ackTimeoutMs })) ? seq : undefined;
+          if (await m.ackAck({ timeout: this.opts.config.ackTimeoutMs })) return seq;
         } catch (err) {
           this.failed(err);
-          return undefined;
         }
+        // An ack whose confirmation was lost may still have been applied: a message no longer in the stream
+        // is acknowledged (acking it again would never be confirmed, and the points would be sent forever).
+        return (await this.inStream(seq)) ? undefined : seq;
       }),
     );
     const done = results.filter((s): s is number => s !== undefined);
@@ -349,6 +368,15 @@ export class JetStreamStore implements Store {
         `the cluster did not confirm ${ids.length - done.length} acknowledgement(s); those points are sent again`,
         { retryAfterSeconds: this.opts.retryAfterSeconds },
       );
+    }
+  }
+
+  private async inStream(seq: number): Promise<boolean> {
+    try {
+      return (await this.jsm.streams.getMessage(this.names.stream, { seq })) !== null;
+    } catch (err) {
+      // Not found: gone. Anything else (no quorum): assume it is still there and try again later.
+      return !/no message found|not found/i.test((err as Error).message);
     }
   }
 
