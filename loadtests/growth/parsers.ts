@@ -42,6 +42,8 @@ export async function parsersCurve(ctx: GrowthContext): Promise<Curve> {
         name: `parser-device-${i}`,
         token: `growth-parser-${i}`,
         parser: files[i % models],
+        // Registry mode confines a device to tago/data/post and devices/<id|name>/#; the frame topic is granted.
+        topics: ['sensors/#'],
       })),
     });
     const gw = await spawnGateway(config);
@@ -58,6 +60,12 @@ export async function parsersCurve(ctx: GrowthContext): Promise<Curve> {
       });
       const rssLoaded = rssMb(gw.pid);
       await closeClients(clients);
+      if (!(r.msgsPerSec > 0)) {
+        // Zeros in the table would read as a figure; no PUBACK at all means the curve measured nothing.
+        throw new Error(
+          `parsers: ${models} files: no publish was acknowledged (${r.errors} errors); gateway log: ${gw.stdout().slice(-3_000)} ${gw.stderr().slice(-3_000)}`,
+        );
+      }
       ctx.log(`parsers: ${models} files: ${fmt(r.msgsPerSec)} msg/s, RSS ${fmt(rssStart)} → ${fmt(rssLoaded)} MB`);
       rows.push({
         parsers: models,

@@ -2,6 +2,8 @@
  * Points-per-message curve: HTTP POST /data with 1, 10 and 100 records per request (1,000 with --growth-full),
  * autocannon (50 connections, 100 device tokens) against one gateway: requests/s, points/s, p99 and the
  * gateway's CPU per point, so the fixed cost of a message is told apart from the cost of a point.
+ * --sizes-scale does not apply: the sizes are a message's shape, not a count of things the gateway holds, and
+ * a scaled-down run still needs whole messages of 1, 10 and 100 points to tell the two costs apart.
  */
 
 import { httpBenchInChild } from '../bench/http-load.js';

@@ -33,6 +33,26 @@ export interface Curve {
   notes: string[];
 }
 
+/**
+ * A curve's figures as bench result rows (the bench's `--json`): one row per finite number in a row's
+ * non-x columns; section `growth <curve>`, target `<x label> <x>`, figure the column's label.
+ */
+export function curveRows(
+  curve: Curve,
+): Array<{ section: string; target: string; figure: string; value: number; unit: string }> {
+  const x = curve.columns.find((c) => c.key === curve.xKey);
+  const out: Array<{ section: string; target: string; figure: string; value: number; unit: string }> = [];
+  for (const row of curve.rows) {
+    const target = `${x?.label ?? curve.xKey} ${formatCell(row[curve.xKey])}`;
+    for (const c of curve.columns) {
+      const v = row[c.key];
+      if (c.key === curve.xKey || typeof v !== 'number' || !Number.isFinite(v)) continue;
+      out.push({ section: `growth ${curve.name}`, target, figure: c.label, value: v, unit: '' });
+    }
+  }
+  return out;
+}
+
 export interface Page {
   title: string;
   machine: string;

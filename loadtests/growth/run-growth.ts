@@ -62,8 +62,8 @@ export interface GrowthOptions {
 
 export const CURVE_NAMES = Object.keys(CURVES);
 
-/** Runs the curves one after another, prints a table per curve, writes the HTML page; resolves with its path. */
-export async function runGrowth(o: GrowthOptions): Promise<string> {
+/** Runs the curves one after another, prints a table per curve, writes the HTML page; resolves with its path and the curves. */
+export async function runGrowth(o: GrowthOptions): Promise<{ htmlFile: string; curves: Curve[] }> {
   for (const n of o.curves) {
     if (!CURVES[n]) throw new Error(`--growth-curves: unknown curve "${n}" (${CURVE_NAMES.join(', ')})`);
   }
@@ -91,5 +91,5 @@ export async function runGrowth(o: GrowthOptions): Promise<string> {
   writeFileSync(htmlFile, renderHtml(page));
   if (o.jsonFile) writeFileSync(o.jsonFile, JSON.stringify(page, null, 2));
   console.log(`\n(${fmt((Date.now() - started) / 1000)} s) HTML report: ${htmlFile}`);
-  return htmlFile;
+  return { htmlFile, curves };
 }

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PHASES, PHASES } from '../../loadtests/bench/phases/index.js';
 import { sizes } from '../../loadtests/growth/context.js';
-import { type Curve, curveCharts, formatCell, renderHtml, renderTable } from '../../loadtests/growth/report.js';
+import {
+  type Curve,
+  curveCharts,
+  curveRows,
+  formatCell,
+  renderHtml,
+  renderTable,
+} from '../../loadtests/growth/report.js';
 
 const curve: Curve = {
   name: 'connections',
@@ -74,6 +81,14 @@ describe('growth report', () => {
     expect(sizes({ full: true, scale: 0.02 }, [1_000, 5_000], [100_000])).toEqual([20, 100, 2_000]);
     // 1 and 20 parser files at 0.02 both round to one file: measured once.
     expect(sizes({ full: false, scale: 0.02 }, [1, 20, 200])).toEqual([1, 4]);
+  });
+
+  it('gives the bench one result row per finite figure, named by curve, size and column', () => {
+    expect(curveRows(curve)).toEqual([
+      { section: 'growth connections', target: 'connections 1,000', figure: 'RSS MB', value: 120.44, unit: '' },
+      { section: 'growth connections', target: 'connections 1,000', figure: 'kB/conn', value: 30.1, unit: '' },
+      { section: 'growth connections', target: 'connections 50,000', figure: 'RSS MB', value: 1_610.5, unit: '' },
+    ]);
   });
 
   it('is a bench phase that runs only when --only names it', () => {
