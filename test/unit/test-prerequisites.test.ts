@@ -58,7 +58,17 @@ describe('test prerequisites', () => {
     const need = missing(PREREQUISITES, dir) as Map<string, Prerequisite[]>;
     expect([...need.keys()]).toEqual(['mosquitto-clients']);
     expect(need.get('mosquitto-clients')?.map((p) => p.command)).toEqual(['mosquitto_pub', 'mosquitto_sub']);
-    const all = binDir(['mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'wrk', 'hey', 'nats-server', 'chromium', 'initdb', 'postgres']);
+    const all = binDir([
+      'mosquitto',
+      'mosquitto_pub',
+      'mosquitto_sub',
+      'wrk',
+      'hey',
+      'nats-server',
+      'chromium',
+      'initdb',
+      'postgres',
+    ]);
     expect((missing(PREREQUISITES, all) as Map<string, Prerequisite[]>).size).toBe(0);
   });
 
