@@ -89,6 +89,8 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
     ),
   );
   const directory = new DeviceDirectory(config.auth.mode, config.devices, store.refusedTokens());
+  // A token another cluster node's forwarder saw TagoIO refuse is refused here too.
+  store.onRefused?.((token) => directory.refuse(token));
   const parsers = createParserHost({ timeoutMs: config.parsers.timeoutMs, memoryMb: config.parsers.memoryMb });
   let routes: RouteRunner;
   try {

@@ -140,6 +140,11 @@ export interface TokenDenyList {
   refuseToken(token: string): Promise<void>;
   isRefused(token: string): boolean;
   refusedTokens(): string[];
+  /**
+   * Calls `listener` with each token refused elsewhere after start (the cluster store: another node's
+   * forwarder). Stores that only this process writes do not need it.
+   */
+  onRefused?(listener: (token: string) => void): void;
 }
 
 /** A store engine: every role, and its lifecycle. */

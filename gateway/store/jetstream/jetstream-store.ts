@@ -102,6 +102,7 @@ export class JetStreamStore implements Store {
   private readonly js: JetStreamClient;
   private readonly held = new Map<number, { messages: ConsumerMessages | undefined; msgs: Map<number, JsMsg> }>();
   private readonly refused = new Set<string>();
+  private readonly refusedListeners: Array<(token: string) => void> = [];
   /** Each device's last append in flight (appends of one key publish in order). */
   private readonly tails = new Map<string, Promise<void>>();
   private readonly appendListeners: Array<() => void> = [];
@@ -120,10 +121,13 @@ export class JetStreamStore implements Store {
     replicas: 0,
     current: 0,
     leader: null as string | null,
+    /** A clustered stream without a leader (an election, or no quorum). */
+    leaderless: false,
     lag: 0,
   };
   private lastError = '';
-  private available = true;
+  /** When (monotonic) a write last went unacknowledged; cleared by the next acknowledged write. */
+  private writeFailedAt: number | undefined;
   private pointsPerMessage = 1;
   private notifyQueued = false;
 
@@ -223,6 +227,7 @@ export class JetStreamStore implements Store {
       try {
         await this.js.publish(subject, text, { msgID, headers: h, timeout: Math.max(100, left) });
         this.ok();
+        this.writeFailedAt = undefined;
         return;
       } catch (err) {
         last = err;
@@ -237,6 +242,7 @@ export class JetStreamStore implements Store {
       }
     }
     this.failed(last);
+    this.writeFailedAt = this.clock.monotonic();
     throw new StoreUnavailableError(
       `the cluster did not acknowledge the write within ${this.opts.config.ackTimeoutMs} ms (${(last as Error)?.message ?? 'no answer'}); nothing was acknowledged`,
       { retryAfterSeconds: this.opts.retryAfterSeconds },
@@ -244,13 +250,23 @@ export class JetStreamStore implements Store {
   }
 
   private ok(): void {
-    this.available = true;
     this.lastError = '';
   }
 
   private failed(err: unknown): void {
-    this.available = false;
     this.lastError = (err as Error)?.message ?? String(err);
+  }
+
+  /**
+   * Whether the cluster takes writes: not after a write went unacknowledged, until a later write was (an
+   * append, or this node's lease heartbeat, a KV write with the same replicas). A stream leader answers
+   * info requests without its quorum, so the stream's state alone does not tell.
+   */
+  private writable(): boolean {
+    if (this.cached.leaderless) return false;
+    if (this.writeFailedAt === undefined) return true;
+    const hb = this.leases?.heartbeatAt;
+    return hb !== undefined && hb > this.writeFailedAt;
   }
 
   // ---- partitions this node forwards ----
@@ -492,8 +508,18 @@ export class JetStreamStore implements Store {
     }
     const w = await this.refusedKv.watch({ include: 'updates' });
     void (async () => {
-      for await (const e of w) if (e.operation === 'PUT') this.refused.add(e.string());
+      for await (const e of w) if (e.operation === 'PUT') this.noteRefused(e.string());
     })().catch(() => {});
+  }
+
+  private noteRefused(token: string): void {
+    if (this.refused.has(token)) return;
+    this.refused.add(token);
+    for (const l of this.refusedListeners) l(token);
+  }
+
+  onRefused(listener: (token: string) => void): void {
+    this.refusedListeners.push(listener);
   }
 
   async refuseToken(token: string): Promise<void> {
@@ -505,7 +531,7 @@ export class JetStreamStore implements Store {
         retryAfterSeconds: this.opts.retryAfterSeconds,
       });
     }
-    this.refused.add(token);
+    this.noteRefused(token);
   }
 
   isRefused(token: string): boolean {
@@ -551,10 +577,11 @@ export class JetStreamStore implements Store {
         replicas: s.config.num_replicas,
         current: (s.cluster?.leader ? 1 : 0) + replicas.filter((r) => r.current && !r.offline).length,
         leader: s.cluster?.leader ?? null,
+        leaderless: s.cluster !== undefined && !s.cluster.leader,
         lag,
       };
       const hadSpace = this.hasRoom(1);
-      this.ok();
+      if (this.writable()) this.ok();
       if (hadSpace) for (const l of this.spaceListeners) l();
     } catch (err) {
       this.failed(err);
@@ -603,16 +630,29 @@ export class JetStreamStore implements Store {
   }
 
   hasRoom(bytes: number): boolean {
-    return this.available && this.cached.bytes + bytes <= (this.opts.config.maxBytes ?? this.opts.maxBytes);
+    return this.writable() && this.cached.bytes + bytes <= (this.opts.config.maxBytes ?? this.opts.maxBytes);
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.clock.clearTimeout(this.statsTimer);
-    // Hand the partitions back first: the other nodes take them at their next tick, not after the lease expires.
-    await this.leases.stop().catch(() => {});
+    // Hand the partitions back first: the other nodes take them at their next tick, not after the lease
+    // expires. Bounded: without a quorum the releases are never confirmed, and the leases expire instead.
+    await this.bounded(this.leases.stop());
     for (const p of [...this.held.keys()]) this.lost(p);
-    await this.nc.drain().catch(() => {});
+    await this.bounded(this.nc.drain());
+    if (!this.nc.isClosed()) await this.nc.close().catch(() => {});
+  }
+
+  private async bounded(work: Promise<unknown>): Promise<void> {
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    await Promise.race([
+      work.catch(() => {}),
+      new Promise((r) => {
+        timer = this.clock.setTimeout(() => r(undefined), this.opts.config.ackTimeoutMs);
+      }),
+    ]);
+    this.clock.clearTimeout(timer);
   }
 }

@@ -48,6 +48,8 @@ export class PartitionLeases {
   private stopped = false;
   private running: Promise<void> | undefined;
   private liveNodes = 1;
+  /** When (monotonic) the last heartbeat that the cluster stored was sent: a write the quorum acknowledged. */
+  heartbeatAt: number | undefined;
   private readonly offset: number;
 
   constructor(
@@ -99,6 +101,7 @@ export class PartitionLeases {
   async tick(): Promise<void> {
     const t0 = this.clock.monotonic();
     await this.kv.put(`node.${this.node}`, this.node);
+    this.heartbeatAt = t0;
     // Renew first, and give up what can no longer be renewed in time.
     for (const [p, l] of [...this.owned]) {
       try {
