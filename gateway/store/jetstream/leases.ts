@@ -132,12 +132,24 @@ export class PartitionLeases {
     });
     for (const p of plan.release) await this.release(p);
     for (const p of plan.take) {
+      let revision: number;
       try {
-        const revision = await this.kv.create(`p.${p}`, this.node);
-        this.owned.set(p, { revision, renewedAt: t0 });
-        await this.callbacks.gained(p);
+        revision = await this.kv.create(`p.${p}`, this.node);
       } catch {
         // Another node took it first: it is theirs.
+        continue;
+      }
+      this.owned.set(p, { revision, renewedAt: t0 });
+      try {
+        await this.callbacks.gained(p);
+      } catch (err) {
+        // Its forwarding did not start: hand the lease back (a node, this one included, takes it at its next
+        // tick) rather than renew a lease for a partition nobody forwards.
+        this.log.warn(
+          { partition: p, err: (err as Error).message },
+          'cluster: cannot forward partition; lease released',
+        );
+        await this.release(p);
       }
     }
   }
