@@ -22,6 +22,8 @@ import { missing, startSeqLoad } from '../helpers/seq-load.js';
 import { testConfig, waitFor } from '../helpers/stack.js';
 
 let prefixes = 0;
+/** The TagoIO outage the cluster rides out under load (TAGO_EDGE_CLUSTER_OUTAGE_MS, default 60 s). */
+const OUTAGE_MS = Number(process.env.TAGO_EDGE_CLUSTER_OUTAGE_MS ?? 60_000);
 
 interface Node {
   http: string;
@@ -34,7 +36,11 @@ async function startNode(
   nats: NatsCluster,
   sim: CloudSim,
   prefix: string,
-  over: { jetstream?: Record<string, unknown>; mqtt?: Record<string, unknown> } = {},
+  over: {
+    jetstream?: Record<string, unknown>;
+    mqtt?: Record<string, unknown>;
+    upstream?: Record<string, unknown>;
+  } = {},
 ): Promise<Node> {
   const config = testConfig(sim.url, {
     store: {
@@ -51,6 +57,7 @@ async function startNode(
       retryAfterSeconds: 2,
     },
     ...(over.mqtt ? { mqtt: over.mqtt } : {}),
+    ...(over.upstream ? { upstream: over.upstream } : {}),
   });
   const gw = await startGateway(config, { log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
   let closed = false;
@@ -150,6 +157,48 @@ describe('cluster store on a 3-server JetStream cluster', () => {
     await new Promise((r) => setTimeout(r, 500));
     await load.stop();
     await waitFor(async () => Object.keys(missing(load.acked, await received(sim))).length === 0, 20_000, 100);
+    expect(outOfOrder(sim)).toBe(0);
+  });
+
+  it(`rides out a ${OUTAGE_MS / 1000} s TagoIO outage under load and drains inside the budget the nodes share`, {
+    timeout: OUTAGE_MS + 240_000,
+  }, async () => {
+    // Each node alone may send the whole profile's budget; together they must not send more than it.
+    const perMinute = 30;
+    const sim = await startSim({ requestsPerMinute: perMinute });
+    const prefix = `S${++prefixes}`;
+    const upstream = { requestsPerMinute: perMinute, retryMaxMs: 2_000 };
+    const a = await startNode(nats, sim, prefix, { upstream });
+    const b = await startNode(nats, sim, prefix, { upstream });
+    await waitFor(
+      () =>
+        a.store.clusterStatus().partitions.held.length === 2 && b.store.clusterStatus().partitions.held.length === 2,
+      20_000,
+    );
+    let n = 0;
+    // More devices with points waiting than the budget serves: each node always has something to send, so a
+    // node sending more than its share would exceed the profile's limit within a minute.
+    const load = startSeqLoad(() => (n++ % 2 === 0 ? a : b), { httpWriters: 6, mqttClients: 6, intervalMs: 100 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    sim.setFaults({ outage: true });
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    await a.store.refresh();
+    const backlog = a.store.stats().depthPoints;
+    sim.setFaults({ outage: false });
+    const recovered = Date.now();
+    // Load goes on through the recovery: the drain shares the budget with the new points.
+    await new Promise((r) => setTimeout(r, 45_000));
+    await load.stop();
+    await waitFor(async () => Object.keys(missing(load.acked, await received(sim))).length === 0, 90_000, 250);
+    const drainMs = Date.now() - recovered;
+    const st = sim.stats();
+    const acked = [...load.acked.values()].reduce((k, s) => k + s.size, 0);
+    console.info(
+      `cluster outage: ${acked} acknowledged, backlog ${backlog} points at recovery, all arrived ${drainMs} ms after it; ` +
+        `${st.requests.byStatus['200'] ?? 0} requests answered 200, ${st.requests.rateLimited} answered 429`,
+    );
+    expect(backlog).toBeGreaterThan(100);
+    expect(st.requests.rateLimited).toBe(0);
     expect(outOfOrder(sim)).toBe(0);
   });
 

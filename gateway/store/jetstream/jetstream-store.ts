@@ -78,6 +78,8 @@ export interface ClusterStatus {
   };
   /** Messages waiting in this node's partitions: not yet delivered to it, and delivered but not acked. */
   consumerLag: number;
+  /** This node's partition consumers started over after a delivery was lost on the way (since start). */
+  consumerRestarts: number;
   /** The last error talking to the cluster, '' when the last exchange succeeded. */
   lastError: string;
 }
@@ -92,6 +94,14 @@ interface DeadBody {
   createdAt: string;
 }
 
+/** A partition this node forwards: its consumer, the messages delivered and not yet acked, by stream seq. */
+interface Slot {
+  messages: ConsumerMessages | undefined;
+  msgs: Map<number, JsMsg>;
+  /** The consumer sequence of the last delivery taken. */
+  delivered: number;
+}
+
 function isFull(err: unknown): boolean {
   return /maximum (bytes|messages)|insufficient resources/i.test((err as Error)?.message ?? '');
 }
@@ -100,7 +110,9 @@ export class JetStreamStore implements Store {
   readonly names: ClusterNames;
   readonly node: string;
   private readonly js: JetStreamClient;
-  private readonly held = new Map<number, { messages: ConsumerMessages | undefined; msgs: Map<number, JsMsg> }>();
+  private readonly held = new Map<number, Slot>();
+  /** Partition consumers started over after a lost delivery. */
+  private restarts = 0;
   private readonly refused = new Set<string>();
   private readonly refusedListeners: Array<(token: string) => void> = [];
   /** Each device's last append in flight (appends of one key publish in order). */
@@ -272,21 +284,23 @@ export class JetStreamStore implements Store {
   // ---- partitions this node forwards ----
 
   private async gained(p: number): Promise<void> {
-    const name = await resetPartitionConsumer(this.jsm, this.names, p);
-    const slot: { messages: ConsumerMessages | undefined; msgs: Map<number, JsMsg> } = {
-      messages: undefined,
-      msgs: new Map(),
-    };
+    const slot: Slot = { messages: undefined, msgs: new Map(), delivered: 0 };
     this.held.set(p, slot);
+    const name = await resetPartitionConsumer(this.jsm, this.names, p);
     const consumer = await this.js.consumers.get(this.names.stream, name);
     const messages = await consumer.consume({ max_messages: 500, expires: 5_000 });
     slot.messages = messages;
+    if (this.held.get(p) !== slot) {
+      // Lost (or restarted) while the consumer was being made.
+      messages.stop();
+      return;
+    }
     this.opts.log.info({ partition: p, node: this.node }, 'cluster: forwarding partition');
     void (async () => {
       try {
         for await (const m of messages) {
           if (this.held.get(p) !== slot) break;
-          this.take(p, slot.msgs, m);
+          this.take(p, slot, m);
         }
       } catch (err) {
         this.opts.log.warn({ partition: p, err: (err as Error).message }, 'cluster: partition consumer stopped');
@@ -294,7 +308,18 @@ export class JetStreamStore implements Store {
     })();
   }
 
-  private take(p: number, msgs: Map<number, JsMsg>, m: JsMsg): void {
+  private take(p: number, slot: Slot, m: JsMsg): void {
+    // Each delivery has the consumer's next sequence. A skipped one is a delivery lost on the way (a
+    // server or connection that died mid-pull): the server would send it again only after ack_wait, and
+    // forwarding the later messages meanwhile would put the device's points out of order. Start the
+    // partition over from its first unacknowledged message instead.
+    const d = m.info.deliverySequence;
+    if (d !== slot.delivered + 1) {
+      void this.restartPartition(p, slot, `deliveries ${slot.delivered + 1}..${d - 1} did not arrive`);
+      return;
+    }
+    slot.delivered = d;
+    const msgs = slot.msgs;
     msgs.set(m.seq, m);
     const h = m.headers;
     const key = h?.get(KEY_HEADER);
@@ -319,6 +344,23 @@ export class JetStreamStore implements Store {
         this.notifyQueued = false;
         for (const l of this.appendListeners) l();
       });
+    }
+  }
+
+  private async restartPartition(p: number, slot: Slot, why: string): Promise<void> {
+    if (this.held.get(p) !== slot || this.closing) return;
+    this.restarts++;
+    this.opts.log.warn(
+      { partition: p, why },
+      'cluster: partition consumer restarted at its first unacknowledged message',
+    );
+    this.lost(p);
+    if (!this.leases.owns(p)) return;
+    try {
+      await this.gained(p);
+    } catch (err) {
+      this.opts.log.warn({ partition: p, err: (err as Error).message }, 'cluster: partition consumer did not restart');
+      await this.leases.giveBack(p);
     }
   }
 
@@ -617,6 +659,7 @@ export class JetStreamStore implements Store {
         bytes: c.bytes,
       },
       consumerLag: c.lag,
+      consumerRestarts: this.restarts,
       lastError: this.lastError,
     };
   }

@@ -160,6 +160,11 @@ export class PartitionLeases {
     this.callbacks.lost(p);
   }
 
+  /** Hands a partition back (its forwarding cannot run here now): any node takes it at its next tick. */
+  giveBack(p: number): Promise<void> {
+    return this.release(p);
+  }
+
   private async release(p: number): Promise<void> {
     const l = this.owned.get(p);
     if (!l) return;
