@@ -31,7 +31,11 @@ export class Pacer {
 
   private rescale(scale: number): void {
     this.scale = scale;
-    const perMinute = this.perMinute * Math.max(0, Math.min(1, scale));
+    const share = Math.max(0, Math.min(1, scale));
+    // A node with any share sends at least one request a minute: below that it would never send its
+    // partitions' points. The cluster can then exceed a tiny budget by up to one request per such node
+    // (TagoIO's 429 and Retry-After pause it), which is better than points that are never forwarded.
+    const perMinute = share > 0 ? Math.max(1, this.perMinute * share) : 0;
     this.limit = Math.floor(perMinute);
     this.capacity = Math.max(1, Math.ceil(perMinute / 60));
     this.perMs = perMinute / this.windowMs;

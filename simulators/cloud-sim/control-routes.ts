@@ -8,7 +8,8 @@ import type { SimState } from './state.js';
  * keeps answering during an outage (the outage is what it controls).
  *   GET  /_sim/faults     current faults          POST /_sim/faults   patch them (JSON, see `Faults`)
  *   POST /_sim/reset      clear data and counters GET  /_sim/stats    counters (`SimStats`)
- *   GET  /_sim/received   sorted unique sequences per simulated device (`?device=NAME` for one)
+ *   GET  /_sim/received   sorted unique sequences per simulated device (`?device=NAME` for one;
+ *                        `?order=arrival` in the order they first arrived)
  */
 export const CONTROL_PREFIX = '/_sim/';
 
@@ -43,7 +44,8 @@ export async function handleControl(
       return sendJson(res, 200, state.snapshot());
     case 'GET /_sim/received': {
       const device = url.searchParams.get('device') ?? undefined;
-      return sendJson(res, 200, state.sequences.received(device));
+      const order = url.searchParams.get('order') === 'arrival' ? 'arrival' : 'sorted';
+      return sendJson(res, 200, state.sequences.received(device, order));
     }
     default:
       req.resume();

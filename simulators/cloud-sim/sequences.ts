@@ -57,12 +57,15 @@ export class SequenceBook {
     return out;
   }
 
-  /** Sorted unique sequences per simulated device, optionally for one device only. */
-  received(device?: string): Record<string, number[]> {
+  /**
+   * Unique sequences per simulated device, optionally for one device only: sorted, or with `arrival` in the
+   * order they first arrived (a Set keeps insertion order).
+   */
+  received(device?: string, order: 'sorted' | 'arrival' = 'sorted'): Record<string, number[]> {
     const out: Record<string, number[]> = {};
     for (const [name, d] of this.#devices) {
       if (device !== undefined && name !== device) continue;
-      out[name] = [...d.seqs].sort((a, b) => a - b);
+      out[name] = order === 'arrival' ? [...d.seqs] : [...d.seqs].sort((a, b) => a - b);
     }
     return out;
   }

@@ -28,6 +28,7 @@ describe('cloud-sim stats and sequences', () => {
 
     expect((await call(s.url, 'GET', '/_sim/received')).body).toEqual({ d1: [1, 2, 4, 5], d2: [7] });
     expect((await call(s.url, 'GET', '/_sim/received?device=d2')).body).toEqual({ d2: [7] });
+    expect((await call(s.url, 'GET', '/_sim/received?order=arrival')).body).toEqual({ d1: [1, 2, 5, 4], d2: [7] });
   });
 
   it('counts every status, not the control routes, and resets', async () => {

@@ -132,3 +132,21 @@ export function missing(acked: Map<string, Set<number>>, received: Record<string
   }
   return out;
 }
+
+/**
+ * Acknowledged points that first arrived after a newer acknowledged point of the same device, given
+ * cloud-sim's sequences in first-arrival order (`/_sim/received?order=arrival`). Points the gateway refused
+ * (503, no PUBACK) are left out: the device was told to send them again, so they may arrive anywhere.
+ */
+export function ackedOutOfOrder(acked: Map<string, Set<number>>, arrivals: Record<string, number[]>): number {
+  let n = 0;
+  for (const [device, seqs] of acked) {
+    let max = -1;
+    for (const s of arrivals[device] ?? []) {
+      if (!seqs.has(s)) continue;
+      if (s < max) n++;
+      else max = s;
+    }
+  }
+  return n;
+}

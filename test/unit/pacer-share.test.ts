@@ -83,6 +83,23 @@ describe('Pacer share', () => {
     expect(perMinute(sent, start, 2)).toEqual([62, 62]);
   });
 
+  it('sends one request a minute when its part is below one (a tiny budget over many nodes)', () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    // 10 × 1/16 = 0.625 per minute: rounded down it would be 0, and this node's points would never go.
+    const sent = drive(
+      new Pacer(
+        10,
+        MINUTE,
+        () => clock.now(),
+        () => 1 / 16,
+      ),
+      clock,
+      start + 3 * MINUTE,
+    );
+    expect(perMinute(sent, start, 3)).toEqual([1, 1, 1]);
+  });
+
   it('sends nothing with share 0 (a node holding no partition)', () => {
     const clock = new ManualClock();
     const start = clock.now();
