@@ -323,4 +323,46 @@ describe('partition leases on a real nats-server', () => {
     expect(b.leases.held).toHaveLength(4);
     await expectConsistent(kv, [a, b], 8);
   });
+
+  it("a start with another leaseMs brings the lease bucket's TTL in line", async () => {
+    const prefix = `LEASES_${++buckets}`;
+    const nc = await connection();
+    const jsm = await jetstreamManager(nc);
+    const at = async (leaseMs: number) => {
+      const config = parseConfig({
+        store: { engine: 'jetstream', jetstream: { servers: cluster.servers, replicas: 1, prefix, leaseMs } },
+      }).store.jetstream;
+      const { leases } = await provision(jsm, clusterNames(prefix), config, 64 * 1024 * 1024);
+      return (await leases.status()).ttl;
+    };
+    expect(await at(2_000)).toBe(2_000);
+    expect(await at(5_000)).toBe(5_000);
+  });
+
+  it('a node cut off from the servers stops forwarding once its leases are too old to trust', {
+    timeout: 30_000,
+  }, async () => {
+    const { kv, config } = await leaseBucket(4, 2_000);
+    const a = node(kv, 'a', config);
+    await a.leases.tick();
+    expect(a.leases.held).toEqual([0, 1, 2, 3]);
+
+    // The only server goes away: the heartbeat and the renewals cannot be stored.
+    const server = cluster.nodes[0] as NatsCluster['nodes'][0];
+    await server.kill();
+    try {
+      a.clock.advance(config.leaseMs * 0.3);
+      a.events.length = 0;
+      await a.leases.tick();
+      // Not yet too old: kept (a short stall need not move the partitions).
+      expect(a.leases.held).toEqual([0, 1, 2, 3]);
+      a.clock.advance(config.leaseMs * 0.3);
+      await a.leases.tick();
+      expect(a.leases.held).toEqual([]);
+      expect(set(a.events)).toEqual(['-0', '-1', '-2', '-3']);
+    } finally {
+      await server.start();
+      await cluster.waitJetStream(20_000);
+    }
+  });
 });

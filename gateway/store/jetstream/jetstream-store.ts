@@ -27,7 +27,7 @@ import {
 import type { KV } from '@nats-io/kv';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { type Clock, systemClock } from '../../clock.js';
-import { ShuttingDownError, StoreFullError, StoreUnavailableError } from '../../errors.js';
+import { EdgeError, ShuttingDownError, StoreFullError, StoreOpenError, StoreUnavailableError } from '../../errors.js';
 import { events } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { DataRecord } from '../../model.js';
@@ -80,6 +80,8 @@ export interface ClusterStatus {
   consumerLag: number;
   /** This node's partition consumers started over after a delivery was lost on the way (since start). */
   consumerRestarts: number;
+  /** Points' messages forwarded whose stream ack the cluster has not confirmed yet (they are not sent again). */
+  acksUnconfirmed: number;
   /** The last error talking to the cluster, '' when the last exchange succeeded. */
   lastError: string;
 }
@@ -93,6 +95,9 @@ interface DeadBody {
   topic?: string;
   createdAt: string;
 }
+
+/** How long a starting node keeps asking JetStream to set up its streams before it gives up. */
+const OPEN_PATIENCE_MS = 30_000;
 
 /** A partition this node forwards: its consumer, the messages delivered and not yet acked, by stream seq. */
 interface Slot {
@@ -111,6 +116,9 @@ export class JetStreamStore implements Store {
   readonly node: string;
   private readonly js: JetStreamClient;
   private readonly held = new Map<number, Slot>();
+  /** Messages forwarded (or dead-lettered) whose stream ack is not confirmed yet, by stream sequence. */
+  private readonly unconfirmed = new Map<number, { m: JsMsg; partition: number; slot: Slot }>();
+  private confirmTimer: ReturnType<Clock['setTimeout']> | undefined;
   /** Partition consumers started over after a lost delivery. */
   private restarts = 0;
   private readonly refused = new Set<string>();
@@ -159,9 +167,25 @@ export class JetStreamStore implements Store {
   static async open(opts: JetStreamStoreOptions): Promise<JetStreamStore> {
     const nc = await connectCluster(opts.config, `tago-edge ${opts.config.node ?? hostname()}`);
     try {
-      const jsm = await jetstreamManager(nc, { timeout: opts.config.ackTimeoutMs });
       const names = clusterNames(opts.config.prefix);
-      const { leases, refused } = await provision(jsm, names, opts.config, opts.maxBytes);
+      const clock = opts.clock ?? systemClock;
+      // Nodes often start with the servers (a reboot, a fresh cluster): JetStream answers once its servers
+      // elected a leader. Keep asking for a while before giving up on the start.
+      const deadline = clock.monotonic() + Math.max(OPEN_PATIENCE_MS, opts.config.ackTimeoutMs);
+      let jsm: JetStreamManager;
+      let buckets: Awaited<ReturnType<typeof provision>>;
+      for (;;) {
+        try {
+          jsm = await jetstreamManager(nc, { timeout: opts.config.ackTimeoutMs });
+          buckets = await provision(jsm, names, opts.config, opts.maxBytes);
+          break;
+        } catch (err) {
+          if (clock.monotonic() > deadline) throw err;
+          opts.log.warn({ err: (err as Error).message }, 'cluster: JetStream not ready yet; asking again');
+          await new Promise((r) => clock.setTimeout(() => r(undefined), 1_000));
+        }
+      }
+      const { leases, refused } = buckets;
       const store = new JetStreamStore(nc, jsm, refused, opts, new ForwardWindow());
       await store.loadRefused();
       store.leases = new PartitionLeases(
@@ -177,7 +201,11 @@ export class JetStreamStore implements Store {
       return store;
     } catch (err) {
       await nc.close().catch(() => {});
-      throw err;
+      if (err instanceof EdgeError) throw err;
+      throw new StoreOpenError(
+        `JetStream at ${opts.config.servers.join(', ')} did not answer the stream set-up (${(err as Error).message}): is JetStream enabled, and does the cluster have a quorum?`,
+        { cause: err },
+      );
     }
   }
 
@@ -319,15 +347,19 @@ export class JetStreamStore implements Store {
       return;
     }
     slot.delivered = d;
-    const msgs = slot.msgs;
-    msgs.set(m.seq, m);
     const h = m.headers;
     const key = h?.get(KEY_HEADER);
     if (!key) {
-      // Not ours (written by something else on our subjects): acknowledged away, counted as a dead letter.
+      // Not a gateway's append (something else published on the points subjects): acknowledged away, with
+      // a log line, so it does not hold its partition's consumer.
+      this.opts.log.warn(
+        { partition: p, subject: m.subject, seq: m.seq },
+        'cluster: a message without the gateway key header was removed',
+      );
       void m.ackAck().catch(() => {});
       return;
     }
+    slot.msgs.set(m.seq, m);
     const text = m.string();
     const added = this.fw.add({
       seq: m.seq,
@@ -371,11 +403,6 @@ export class JetStreamStore implements Store {
     this.fw.dropPartition(p);
   }
 
-  private msgOf(seq: number): JsMsg | undefined {
-    const e = this.fw.get(seq);
-    return e ? this.held.get(e.partition)?.msgs.get(seq) : undefined;
-  }
-
   // ---- the forwarders' side ----
 
   pendingTokens(limit: number, exclude?: ReadonlySet<string>, owns?: KeyFilter): string[] {
@@ -405,27 +432,53 @@ export class JetStreamStore implements Store {
 
   async acknowledge(ids: number[]): Promise<void> {
     const results = await Promise.all(
-      ids.map(async (seq) => {
-        const m = this.msgOf(seq);
+      ids.map(async (seq): Promise<{ seq: number; retry?: { m: JsMsg; partition: number; slot: Slot } }> => {
+        const e = this.fw.get(seq);
+        const slot = e ? this.held.get(e.partition) : undefined;
+        const m = slot?.msgs.get(seq);
         // Its partition moved to another node meanwhile: that node sends it again (a duplicate, never a loss).
-        if (!m) return seq;
-        try {
-          if (await m.ackAck({ timeout: this.opts.config.ackTimeoutMs })) return seq;
-        } catch (err) {
-          this.failed(err);
-        }
-        // An ack whose confirmation was lost may still have been applied: a message no longer in the stream
-        // is acknowledged (acking it again would never be confirmed, and the points would be sent forever).
-        return (await this.inStream(seq)) ? undefined : seq;
+        if (!e || !slot || !m) return { seq };
+        if (await this.confirmAck(m, seq)) return { seq };
+        return { seq, retry: { m, partition: e.partition, slot } };
       }),
     );
-    const done = results.filter((s): s is number => s !== undefined);
-    this.forget(done);
-    if (done.length < ids.length) {
-      throw new StoreUnavailableError(
-        `the cluster did not confirm ${ids.length - done.length} acknowledgement(s); those points are sent again`,
-        { retryAfterSeconds: this.opts.retryAfterSeconds },
-      );
+    // The destination has these points: whether or not the stream confirmed the ack, they leave the window
+    // (sending them again every time an ack goes unconfirmed would flood the destination with duplicates
+    // while the cluster has no quorum). Unconfirmed acks are sent again until confirmed; if the partition
+    // moves first, its new node delivers those points once more.
+    for (const r of results) if (r.retry) this.unconfirmed.set(r.seq, r.retry);
+    this.forget(results.map((r) => r.seq));
+    if (this.unconfirmed.size > 0) this.scheduleConfirm();
+  }
+
+  /** True once the stream no longer holds the message (the ack applied, now or before). */
+  private async confirmAck(m: JsMsg, seq: number): Promise<boolean> {
+    try {
+      if (await m.ackAck({ timeout: this.opts.config.ackTimeoutMs })) return true;
+    } catch (err) {
+      this.failed(err);
+    }
+    // An ack whose confirmation was lost may still have been applied: a message no longer in the stream
+    // is acknowledged (acking it again would never be confirmed).
+    return !(await this.inStream(seq));
+  }
+
+  private scheduleConfirm(): void {
+    if (this.confirmTimer !== undefined || this.closing) return;
+    this.confirmTimer = this.clock.setTimeout(() => {
+      void this.confirmPending().finally(() => {
+        this.confirmTimer = undefined;
+        if (this.unconfirmed.size > 0) this.scheduleConfirm();
+      });
+    }, 1_000);
+    this.confirmTimer.unref?.();
+  }
+
+  private async confirmPending(): Promise<void> {
+    for (const [seq, u] of [...this.unconfirmed]) {
+      if (this.closing) return;
+      // The partition moved or restarted: its consumer delivers the message again, there or here.
+      if (this.held.get(u.partition) !== u.slot || (await this.confirmAck(u.m, seq))) this.unconfirmed.delete(seq);
     }
   }
 
@@ -660,6 +713,7 @@ export class JetStreamStore implements Store {
       },
       consumerLag: c.lag,
       consumerRestarts: this.restarts,
+      acksUnconfirmed: this.unconfirmed.size,
       lastError: this.lastError,
     };
   }
@@ -680,6 +734,7 @@ export class JetStreamStore implements Store {
     if (this.closing) return;
     this.closing = true;
     this.clock.clearTimeout(this.statsTimer);
+    this.clock.clearTimeout(this.confirmTimer);
     // Hand the partitions back first: the other nodes take them at their next tick, not after the lease
     // expires. Bounded: without a quorum the releases are never confirmed, and the leases expire instead.
     await this.bounded(this.leases.stop());

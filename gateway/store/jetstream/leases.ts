@@ -42,6 +42,11 @@ export function planLeases(opts: {
   return { release: [], take: rotated.slice(0, want) };
 }
 
+/** A KV write refused because the key changed since the revision given (another node wrote it). */
+function isConflict(err: unknown): boolean {
+  return /wrong last sequence|key exists|10071/i.test((err as Error)?.message ?? '');
+}
+
 export class PartitionLeases {
   private readonly owned = new Map<number, { revision: number; renewedAt: number }>();
   private timer: ReturnType<Clock['setTimeout']> | undefined;
@@ -100,27 +105,38 @@ export class PartitionLeases {
   /** One round: heartbeat, renew, release or take; exported for tests that drive it. */
   async tick(): Promise<void> {
     const t0 = this.clock.monotonic();
-    await this.kv.put(`node.${this.node}`, this.node);
-    this.heartbeatAt = t0;
+    let reachable = true;
+    try {
+      await this.kv.put(`node.${this.node}`, this.node);
+      this.heartbeatAt = t0;
+    } catch (err) {
+      // Cut off from the quorum: renewals fail too. Stop forwarding once the leases run out (below).
+      reachable = false;
+      this.log.warn({ err: (err as Error).message }, 'cluster: heartbeat not stored');
+    }
     // Renew first, and give up what can no longer be renewed in time.
-    for (const [p, l] of [...this.owned]) {
+    for (const [p, l] of reachable ? [...this.owned] : []) {
       try {
         l.revision = await this.kv.update(`p.${p}`, this.node, l.revision);
         l.renewedAt = t0;
       } catch (err) {
-        this.drop(p, `renewal refused (${(err as Error).message})`);
+        // Someone else wrote the lease (it expired and was taken): not ours. Anything else (a timeout) may
+        // pass: the lease is kept until it is too old to trust, below.
+        if (isConflict(err)) this.drop(p, `renewal refused (${(err as Error).message})`);
       }
     }
     for (const [p, l] of [...this.owned]) {
       if (this.clock.monotonic() - l.renewedAt >= this.leaseMs * 0.6) this.drop(p, 'not renewed in time');
     }
+    if (!reachable) return;
     const holders = new Map<number, string>();
-    let live = 0;
+    // A key written while it is listed can be listed twice: count names, not listings.
+    const live = new Set<string>();
     for await (const key of await this.kv.keys()) {
-      if (key.startsWith('node.')) live++;
+      if (key.startsWith('node.')) live.add(key);
       else if (key.startsWith('p.')) holders.set(Number(key.slice(2)), key);
     }
-    this.liveNodes = Math.max(1, live);
+    this.liveNodes = Math.max(1, live.size);
     const free: number[] = [];
     for (let p = 0; p < this.partitions; p++) if (!holders.has(p) && !this.owned.has(p)) free.push(p);
     const plan = planLeases({

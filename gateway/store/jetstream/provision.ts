@@ -51,6 +51,15 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & 
   }
 }
 
+/** A KV bucket is the stream `KV_<bucket>`: its max_age is the bucket's TTL. */
+async function alignBucket(jsm: JetStreamManager, bucket: string, replicas: number, ttlMs: number): Promise<void> {
+  const name = `KV_${bucket}`;
+  const c = (await jsm.streams.info(name)).config;
+  if (c.num_replicas !== replicas || c.max_age !== nanos(ttlMs)) {
+    await jsm.streams.update(name, { ...c, num_replicas: replicas, max_age: nanos(ttlMs) });
+  }
+}
+
 export async function provision(
   jsm: JetStreamManager,
   names: ClusterNames,
@@ -91,6 +100,9 @@ export async function provision(
       history: 1,
       storage: StorageType.File,
     });
+    // `create` opens an existing bucket as it is: bring its TTL and replicas in line, as for the streams.
+    await alignBucket(jsm, names.leaseBucket, config.replicas, config.leaseMs);
+    await alignBucket(jsm, names.refusedBucket, config.replicas, 0);
     return { leases, refused };
   } catch (err) {
     throw new StoreOpenError(
