@@ -18,7 +18,7 @@ export const BENCH_FLAGS = {
   duration: { kind: 'number', min: 0.1, help: 'measured seconds per measurement (default 10; 4 with --quick)' },
   warmup: { kind: 'number', min: 0, help: 'warm-up seconds discarded before each (default 2; 1 with --quick)' },
   only: { kind: 'list', default: [] as string[], help: 'phases to run (default all)' },
-  conns: { kind: 'numbers', default: [50, 500], min: 1, help: 'mqtt: connections per run' },
+  conns: { kind: 'numbers', default: [50, 500], min: 1, help: 'mqtt: connections per run (cluster: the first)' },
   payloads: {
     kind: 'list',
     default: ['json1', 'frame', 'json10'],
@@ -57,7 +57,7 @@ export const BENCH_FLAGS = {
     default: 1,
     min: 1,
     integer: true,
-    help: 'mqtt, http: runs, floors and gateway alternating; verdicts on the median',
+    help: 'mqtt, http, cluster: runs, floors and gateway alternating; verdicts and ratios on the median',
   },
   'sizes-scale': {
     kind: 'number',
@@ -174,16 +174,25 @@ export interface BenchCtx {
   profileDir?: string;
   /** The gateway shared by the phases marked `sharedGateway`, started on first use. */
   sharedGateway(): Promise<Proc>;
-  /** A gateway of the bench's config in `dir` (its own store), from `root`. */
-  startGateway(dir: string, profileDir?: string): Promise<Proc>;
+  /**
+   * A gateway of the bench's config in `dir` (its own store), from `root`; `store` is merged over the bench's
+   * store section (the cluster phase's `engine: jetstream`).
+   */
+  startGateway(dir: string, profileDir?: string, store?: Record<string, unknown>): Promise<Proc>;
   /** `node <root>/<script>` until its listening line (the floors). */
   startScript(name: string, script: string): Promise<Proc>;
 }
 
-function gatewayConfig(root: string, dir: string, simUrl: string, opts: BenchOptions): string {
+function gatewayConfig(
+  root: string,
+  dir: string,
+  simUrl: string,
+  opts: BenchOptions,
+  store: Record<string, unknown> = {},
+): string {
   return writeLoopbackConfig(dir, simUrl, opts.rpm, {
     mqtt: { maxConnections: 20_000 },
-    store: { sync: 'full', groupCommitMs: opts.groupCommitMs },
+    store: { sync: 'full', groupCommitMs: opts.groupCommitMs, ...store },
     devices: Array.from({ length: FRAME_DEVICES }, (_, i) => ({
       name: `bench-frame-${i}`,
       token: `bench-frame-${i}`,
@@ -210,11 +219,11 @@ export async function openContext(
   const simUrl = String(sim.ports.url);
   const profileDir = opts.profile ? join(dir, 'profile') : undefined;
   let shared: Promise<Proc> | undefined;
-  const startGateway = async (gwDir: string, profile?: string) => {
+  const startGateway = async (gwDir: string, profile?: string, store?: Record<string, unknown>) => {
     const nodeFlags = [...opts.gatewayNodeFlags, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : [])];
     const p = await startNode(
       'gateway',
-      [join(root, 'bin/tago-edge.js'), 'gateway', '--config', gatewayConfig(root, gwDir, simUrl, opts)],
+      [join(root, 'bin/tago-edge.js'), 'gateway', '--config', gatewayConfig(root, gwDir, simUrl, opts, store)],
       {
         nodeFlags,
         cwd: root,

@@ -11,6 +11,8 @@ export interface Row {
   figure: string;
   value: number;
   unit: string;
+  /** Points answered per second, where a message carries more than one figure's worth (the cluster phase). */
+  pointsPerSec?: number;
   p50?: number;
   p99?: number;
   floor?: string;

@@ -13,13 +13,15 @@
  *   (d) memory: gateway RSS with 5,000 idle MQTT connections, then after N minutes at 5,000 points/s.
  *   (e) growth, opt-in (`--only growth`): growth curves of the gateway's cost, a table each and an HTML page
  *       of SVG charts (loadtests/growth/).
+ *   (f) cluster, opt-in (`--only cluster`): one gateway node on the JetStream store at R1 and R3 (local
+ *       nats-servers) and on SQLite, MQTT QoS 1 and HTTP, against a bare JetStream publish-ack loop.
  *
  * This file is the driver: it parses the flags once, runs the selected phases with a context, gathers the rows
  * and verdicts they return, and prints and writes them. With `--baseline REF` each phase also runs against the
  * tree at REF (baseline.ts), this tree first, then the baseline, phase by phase, and a table of
  * current/baseline per figure follows the report.
  *
- * Run: npm run build && npm run bench [-- --help] [--quick] [--only mqtt,open,http,drain,memory|growth] [--baseline REF] …
+ * Run: npm run build && npm run bench [-- --help] [--quick] [--only mqtt,open,http,drain,memory|growth|cluster] [--baseline REF] …
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -103,6 +105,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   const rows: Row[] = [];
   const verdicts: Verdict[] = [];
+  /** Each phase's own rows (of this tree), for the phases that summarize theirs. */
+  const phaseRows = new Map<Phase, Row[]>();
   const baseRows: Row[] = [];
   const baseVerdicts: Verdict[] = [];
   let baseline: Baseline | undefined;
@@ -127,6 +131,7 @@ async function main(): Promise<void> {
         const stopShared = base !== undefined || i === lastShared;
         const r = await runTree(current, phase, stopShared);
         rows.push(...r.rows);
+        phaseRows.set(phase, r.rows);
         verdicts.push(...r.verdicts);
         if (base) {
           const b = await runTree(base, phase, stopShared);
@@ -147,9 +152,11 @@ async function main(): Promise<void> {
   out.push('tago-edge bench');
   out.push(`machine: ${machine()}`);
   if (rows.length > 0) out.push(methodLine(opts));
+  for (const p of phaseRows.keys()) if (p.method) out.push(p.method(opts));
   out.push('');
   // Opt-in phases alone (growth) print their own tables and return no rows.
   if (rows.length > 0) out.push(...rowTable(rows), '');
+  for (const [p, r] of phaseRows) if (p.report && r.length > 0) out.push(...p.report(r), '');
   for (const v of verdicts) out.push(`${v.pass ? 'PASS' : 'FAIL'}  ${v.target}: ${v.measured}`);
   if (baseline) {
     const label = `baseline ${baseline.ref} (${baseline.commit.slice(0, 12)})`;
