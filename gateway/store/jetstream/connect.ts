@@ -33,6 +33,9 @@ export function connectionOptions(config: JetStreamConfig, name: string): NodeCo
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     waitOnFirstConnect: false,
+    // Without it the client builds an Error with a stack trace for every request (each publish ack, each
+    // message ack) in case it fails: about a fifth of the gateway's CPU per point on the cluster store.
+    noAsyncTraces: true,
   };
   if (config.user !== undefined) opts.user = config.user;
   if (config.password !== undefined) opts.pass = config.password;
