@@ -22,6 +22,7 @@ import { ackedOutOfOrder, missing, startSeqLoad } from '../helpers/seq-load.js';
 import { testConfig, waitFor } from '../helpers/stack.js';
 
 let prefixes = 0;
+let nodes = 0;
 /** The TagoIO outage the cluster rides out under load (TAGO_EDGE_CLUSTER_OUTAGE_MS, default 60 s). */
 const OUTAGE_MS = Number(process.env.TAGO_EDGE_CLUSTER_OUTAGE_MS ?? 60_000);
 
@@ -52,6 +53,8 @@ async function startNode(
         replicas: 3,
         ackTimeoutMs: 3_000,
         leaseMs: 2_000,
+        // Nodes in one process: the default name (host and process id) would be the same for all.
+        node: `node-${++nodes}`,
         ...over.jetstream,
       } as NonNullable<ConfigInput['store']>['jetstream'],
       retryAfterSeconds: 2,
@@ -209,7 +212,7 @@ describe('cluster store on a 3-server JetStream cluster', () => {
     const prefix = `S${++prefixes}`;
     const a = await startNode(nats, sim, prefix);
     await waitFor(() => a.store.clusterStatus().partitions.held.length === 4, 15_000);
-    const b = await startNode(nats, sim, prefix, { jetstream: { node: 'b-never-forwards' } });
+    const b = await startNode(nats, sim, prefix, { jetstream: { node: 'b-second' } });
 
     // Passthrough: the gateway stores it; TagoIO then refuses the token on forward.
     expect((await post(b.http, 'bad', [{ variable: 't', value: 1 }])).status).toBe(200);
