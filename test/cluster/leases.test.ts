@@ -264,6 +264,7 @@ describe('partition leases on a real nats-server', () => {
     );
     onTestFinished(() => leases.stop());
     await leases.tick();
+    await leases.started();
     expect(leases.held).toEqual([0, 1, 3]);
     expect(leases.owns(2)).toBe(false);
     // Whatever the failed start left is cleaned up, and the lease is free for any node.
@@ -271,6 +272,7 @@ describe('partition leases on a real nats-server', () => {
     expect(await holderOf(kv, 2)).toBeUndefined();
     events.length = 0;
     await leases.tick();
+    await leases.started();
     expect(leases.held).toEqual([0, 1, 2, 3]);
     expect(events).toEqual(['+2']);
   });

@@ -260,6 +260,37 @@ describe('cluster store on a 3-server JetStream cluster', () => {
 });
 
 describe('cluster store when servers are lost', () => {
+  it('does not send forwarded points again while their stream ack cannot be confirmed', {
+    timeout: 120_000,
+  }, async () => {
+    const nats = await startNatsCluster(3);
+    onTestFinished(() => nats.destroy());
+    await nats.waitJetStream(20_000);
+    // TagoIO answers slowly: the quorum goes while the request is on its way, so its 2xx comes with no
+    // quorum to confirm the stream ack. A long lease keeps the partition on this node meanwhile.
+    const sim = await startSim({ latencyMs: 3_000 });
+    const node = await startNode(nats, sim, 'U', { jetstream: { ackTimeoutMs: 1_000, leaseMs: 60_000 } });
+    await waitFor(() => node.store.clusterStatus().partitions.held.length === 4, 15_000);
+    const body = [{ variable: 'u', value: 1, metadata: { sim_device: 'u', sim_seq: 0 } }];
+    expect((await post(node.http, 'u', body)).status).toBe(200);
+    await waitFor(() => sim.stats().requests.total >= 1, 10_000);
+    const [, n2, n3] = nats.nodes as [NatsCluster['nodes'][0], NatsCluster['nodes'][0], NatsCluster['nodes'][0]];
+    await n2.kill();
+    await n3.kill();
+    await waitFor(() => node.store.clusterStatus().acksUnconfirmed === 1, 15_000);
+    // Ten seconds without a quorum: the point is not sent again (its ack is).
+    await new Promise((r) => setTimeout(r, 10_000));
+    expect(sim.stats().tokens.u?.requests).toBe(1);
+    expect(node.store.clusterStatus().partitions.held).toHaveLength(4);
+
+    await n2.start();
+    await n3.start();
+    await waitFor(() => node.store.clusterStatus().acksUnconfirmed === 0, 60_000, 200);
+    await node.store.refresh();
+    expect(sim.stats().sequences.u).toMatchObject({ unique: 1, duplicates: 0 });
+    expect(node.store.stats().depthPoints).toBe(0);
+  });
+
   it('keeps acknowledging with 2 of 3 servers, refuses with 1 of 3, and acknowledges again after', async () => {
     const nats = await startNatsCluster(3);
     onTestFinished(() => nats.destroy());

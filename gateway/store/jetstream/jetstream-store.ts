@@ -98,6 +98,8 @@ interface DeadBody {
 
 /** How long a starting node keeps asking JetStream to set up its streams before it gives up. */
 const OPEN_PATIENCE_MS = 30_000;
+/** How long a stream or consumer management request may take. */
+const MANAGE_TIMEOUT_MS = 10_000;
 
 /** A partition this node forwards: its consumer, the messages delivered and not yet acked, by stream seq. */
 interface Slot {
@@ -176,7 +178,9 @@ export class JetStreamStore implements Store {
       let buckets: Awaited<ReturnType<typeof provision>>;
       for (;;) {
         try {
-          jsm = await jetstreamManager(nc, { timeout: opts.config.ackTimeoutMs });
+          // Stream and consumer management (a consumer made anew on a takeover is a Raft write of its own)
+          // gets more time than an append, whose timeout is what a device waits.
+          jsm = await jetstreamManager(nc, { timeout: Math.max(MANAGE_TIMEOUT_MS, opts.config.ackTimeoutMs) });
           buckets = await provision(jsm, names, opts.config, opts.maxBytes);
           break;
         } catch (err) {
@@ -315,7 +319,7 @@ export class JetStreamStore implements Store {
     const slot: Slot = { messages: undefined, msgs: new Map(), delivered: 0 };
     this.held.set(p, slot);
     const name = await resetPartitionConsumer(this.jsm, this.names, p);
-    const consumer = await this.js.consumers.get(this.names.stream, name);
+    const consumer = await this.jsm.jetstream().consumers.get(this.names.stream, name);
     const messages = await consumer.consume({ max_messages: 500, expires: 5_000 });
     slot.messages = messages;
     if (this.held.get(p) !== slot) {

@@ -53,6 +53,7 @@ export class PartitionLeases {
   private stopped = false;
   private running: Promise<void> | undefined;
   private liveNodes = 1;
+  private readonly starting = new Set<Promise<void>>();
   /** When (monotonic) the last heartbeat that the cluster stored was sent: a write the quorum acknowledged. */
   heartbeatAt: number | undefined;
   private readonly offset: number;
@@ -156,6 +157,16 @@ export class PartitionLeases {
         continue;
       }
       this.owned.set(p, { revision, renewedAt: t0 });
+      this.begin(p);
+    }
+  }
+
+  /**
+   * Starts forwarding a partition just taken, without holding up the lease round: a consumer made anew can
+   * take seconds, and the renewals of the other partitions must not wait for it.
+   */
+  private begin(p: number): void {
+    const start = (async () => {
       try {
         await this.callbacks.gained(p);
       } catch (err) {
@@ -165,9 +176,16 @@ export class PartitionLeases {
           { partition: p, err: (err as Error).message },
           'cluster: cannot forward partition; lease released',
         );
-        await this.release(p);
+        if (this.owned.has(p)) await this.release(p);
       }
-    }
+    })();
+    this.starting.add(start);
+    void start.finally(() => this.starting.delete(start));
+  }
+
+  /** Resolves once the partitions taken so far have started forwarding (or were handed back). */
+  async started(): Promise<void> {
+    while (this.starting.size > 0) await Promise.all([...this.starting]);
   }
 
   private drop(p: number, why: string): void {
@@ -198,6 +216,7 @@ export class PartitionLeases {
     this.stopped = true;
     this.clock.clearTimeout(this.timer);
     await this.running;
+    await this.started();
     for (const p of [...this.owned.keys()]) await this.release(p);
     try {
       await this.kv.delete(`node.${this.node}`);
