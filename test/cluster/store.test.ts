@@ -277,18 +277,26 @@ describe('cluster store when servers are lost', () => {
     const [, n2, n3] = nats.nodes as [NatsCluster['nodes'][0], NatsCluster['nodes'][0], NatsCluster['nodes'][0]];
     await n2.kill();
     await n3.kill();
-    await waitFor(() => node.store.clusterStatus().acksUnconfirmed === 1, 15_000);
+    // TagoIO took the point; its stream ack goes unconfirmed (no quorum).
+    await waitFor(() => (sim.stats().requests.byStatus['200'] ?? 0) >= 1, 20_000, 100);
     // Ten seconds without a quorum: the point is not sent again (its ack is).
     await new Promise((r) => setTimeout(r, 10_000));
     expect(sim.stats().tokens.u?.requests).toBe(1);
-    expect(node.store.clusterStatus().partitions.held).toHaveLength(4);
 
     await n2.start();
     await n3.start();
-    await waitFor(() => node.store.clusterStatus().acksUnconfirmed === 0, 60_000, 200);
-    await node.store.refresh();
-    expect(sim.stats().sequences.u).toMatchObject({ unique: 1, duplicates: 0 });
-    expect(node.store.stats().depthPoints).toBe(0);
+    // The quorum back: the ack is confirmed and the stream empties. Had the partition moved meanwhile (its
+    // consumer started over), its new consumer delivers the point once more: at most one duplicate.
+    await waitFor(
+      async () => {
+        await node.store.refresh();
+        return node.store.clusterStatus().acksUnconfirmed === 0 && node.store.stats().depthPoints === 0;
+      },
+      60_000,
+      200,
+    );
+    expect(sim.stats().sequences.u?.unique).toBe(1);
+    expect(sim.stats().sequences.u?.duplicates).toBeLessThanOrEqual(1);
   });
 
   it('keeps acknowledging with 2 of 3 servers, refuses with 1 of 3, and acknowledges again after', async () => {
