@@ -54,6 +54,8 @@ export class PartitionLeases {
   private running: Promise<void> | undefined;
   private liveNodes = 1;
   private readonly starting = new Set<Promise<void>>();
+  /** Partitions dropped for want of a renewal, with the lease revision this node last wrote. */
+  private readonly lapsed = new Map<number, number>();
   /** When (monotonic) the last heartbeat that the cluster stored was sent: a write the quorum acknowledged. */
   heartbeatAt: number | undefined;
   private readonly offset: number;
@@ -127,9 +129,24 @@ export class PartitionLeases {
       }
     }
     for (const [p, l] of [...this.owned]) {
-      if (this.clock.monotonic() - l.renewedAt >= this.leaseMs * 0.6) this.drop(p, 'not renewed in time');
+      if (this.clock.monotonic() - l.renewedAt >= this.leaseMs * 0.6) {
+        this.drop(p, 'not renewed in time');
+        this.lapsed.set(p, l.revision);
+      }
     }
     if (!reachable) return;
+    // Leases this node gave up for lack of renewal, still in its name: if no one wrote them since (the
+    // write at the revision it knew succeeds), they are its own again at once, not after the TTL.
+    for (const [p, revision] of [...this.lapsed]) {
+      try {
+        const next = await this.kv.update(`p.${p}`, this.node, revision);
+        this.lapsed.delete(p);
+        this.owned.set(p, { revision: next, renewedAt: t0 });
+        this.begin(p);
+      } catch (err) {
+        if (isConflict(err)) this.lapsed.delete(p);
+      }
+    }
     const holders = new Map<number, string>();
     // A key written while it is listed can be listed twice: count names, not listings.
     const live = new Set<string>();
@@ -218,6 +235,10 @@ export class PartitionLeases {
     await this.running;
     await this.started();
     for (const p of [...this.owned.keys()]) await this.release(p);
+    for (const [p, revision] of [...this.lapsed]) {
+      this.lapsed.delete(p);
+      await this.kv.delete(`p.${p}`, { previousSeq: revision }).catch(() => {});
+    }
     try {
       await this.kv.delete(`node.${this.node}`);
     } catch {
