@@ -6,7 +6,9 @@
  * - A command for a device that is offline waits in the bucket and is delivered when the device connects
  *   to the other node.
  * - A command whose `downlink.ttlMs` passes reads `expired` on both nodes.
+ * - A TagoIO record both nodes pull becomes one message (pull mode's exactly once, cluster-wide).
  */
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { ConfigInput } from '../../gateway/config/schema.js';
 import { startGateway } from '../../gateway/gateway.js';
@@ -32,6 +34,7 @@ async function startNode(
   sim: CloudSim,
   prefix: string,
   downlink: Record<string, unknown> = {},
+  devices: unknown[] = DEVICES,
 ): Promise<Node> {
   const config = testConfig(sim.url, {
     store: {
@@ -48,7 +51,7 @@ async function startNode(
       } as NonNullable<ConfigInput['store']>['jetstream'],
       retryAfterSeconds: 2,
     },
-    devices: DEVICES,
+    devices: devices as NonNullable<ConfigInput['devices']>,
     downlink: { port: 0, host: '127.0.0.1', secret: SECRET, ...downlink },
   });
   const gw = await startGateway(config, { log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
@@ -137,4 +140,39 @@ describe('downlink on a 3-server JetStream cluster', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(pump.received).toEqual([]);
   }, 60_000);
+
+  it('a record both nodes pull becomes one message, delivered once', async () => {
+    const sim = await startSim();
+    const prefix = `D${++prefixes}`;
+    const token = 'tok-pull-1';
+    const res = await request(`${sim.url}/data`, {
+      method: 'POST',
+      headers: { 'device-token': token, 'content-type': 'application/json' },
+      body: JSON.stringify([{ variable: 'command', value: 'reboot' }]),
+    });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    // Two requests a minute: a node's DELETE waits 30 s, so the record stays upstream for both to read.
+    const pullDevices = [{ name: 'pull-1', token, downlink: { pull: { variable: 'command' } } }];
+    const pull = { pull: { requestsPerMinute: 2, intervalMs: 50 } };
+    const a = await startNode(nats, sim, prefix, pull, pullDevices);
+    await waitFor(async () => (await listed(a.downlink, 'queued')) === 1, 10_000);
+    const b = await startNode(nats, sim, prefix, pull, pullDevices);
+    const d = await device(b.mqtt, token);
+    await d.client.subscribeAsync('devices/pull-1/downlink', { qos: 1 });
+    await waitFor(() => d.received.length === 1, 10_000);
+    await waitFor(async () => (await listed(b.downlink, 'delivered')) === 1, 10_000);
+    // B has polled the record by now (its first GET comes at its start) and skipped it.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(d.received.map((m) => m.payload)).toEqual(['reboot']);
+    for (const n of [a, b]) {
+      expect(await listed(n.downlink, 'delivered')).toBe(1);
+      expect(await listed(n.downlink, 'queued')).toBe(0);
+    }
+  }, 60_000);
 });
+
+async function listed(base: string, st: string): Promise<number> {
+  const res = await request(`${base}/downlink?status=${st}`, { headers: { authorization: SECRET } });
+  return ((await res.body.json()) as { result: unknown[] }).result.length;
+}
