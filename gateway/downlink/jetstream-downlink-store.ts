@@ -126,13 +126,17 @@ export class JetStreamDownlinkStore implements DownlinkQueue {
   /** Opens the store once its watch holds everything the bucket held at start. */
   static async open(opts: JetStreamDownlinkStoreOptions): Promise<JetStreamDownlinkStore> {
     const store = new JetStreamDownlinkStore(opts);
-    await store.#start();
+    try {
+      await store.#start();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     return store;
   }
 
   async #start(): Promise<void> {
     const { kv, node } = this.#opts;
-    this.#watch = await kv.watch({ key: '>' });
     // Written after the watch began: once the watch brings it, it has brought all that came before.
     const marker = `node.${b64(node)}`;
     const token = randomUUID();
@@ -140,14 +144,9 @@ export class JetStreamDownlinkStore implements DownlinkQueue {
     const ready = new Promise<void>((resolve) => {
       caughtUp = resolve;
     });
-    const watch = this.#watch;
-    this.#watching = (async () => {
-      for await (const e of watch) {
-        if (e.key === marker && e.operation === 'PUT' && e.string() === token) caughtUp();
-        this.#apply(e);
-      }
-    })().catch((err: unknown) => {
-      if (!this.#closed) this.#opts.log.error({ err }, 'downlink: the cluster watch stopped');
+    const first = await kv.watch({ key: '>' });
+    this.#watching = this.#follow(first, (e) => {
+      if (e.key === marker && e.operation === 'PUT' && e.string() === token) caughtUp();
     });
     await this.#write(() => kv.put(marker, token), 'mark the start');
     let timer: NodeJS.Timeout | undefined;
@@ -161,6 +160,31 @@ export class JetStreamDownlinkStore implements DownlinkQueue {
       await Promise.race([ready, late]);
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Applies the watch to the cache until close. A watch that ends (its consumer lost with a server) is
+   * opened again from the start: the bucket keeps each key's last value, a deletion included, so the
+   * new watch brings every change missed in between, and entries already seen are skipped by revision.
+   */
+  async #follow(first: QueuedIterator<KvWatchEntry>, seen: (e: KvWatchEntry) => void): Promise<void> {
+    let watch: QueuedIterator<KvWatchEntry> | undefined = first;
+    while (!this.#closed) {
+      try {
+        watch ??= await this.#opts.kv.watch({ key: '>' });
+        this.#watch = watch;
+        for await (const e of watch) {
+          seen(e);
+          this.#apply(e);
+        }
+      } catch (err) {
+        if (!this.#closed) this.#opts.log.warn({ err: (err as Error).message }, 'downlink: the cluster watch failed');
+      }
+      watch = undefined;
+      if (this.#closed) return;
+      this.#opts.log.warn({}, 'downlink: the cluster watch ended; watching again');
+      await new Promise((r) => setTimeout(r, 1_000).unref());
     }
   }
 
