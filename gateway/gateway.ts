@@ -214,6 +214,9 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
       log,
       // Command status records are TagoIO's: the primary route's queue, when there is one.
       append: (token, records) => (planned.some((r) => r.primary) ? store.append(token, records) : Promise.resolve()),
+      ...(cluster
+        ? { cluster: { bucket: () => (cluster as JetStreamStore).downlinkBucket(), node: cluster.node } }
+        : {}),
     });
   }
   const httpPort = await listen(httpServer, config.http.port, config.http.host);

@@ -10,13 +10,14 @@ import type { AuthMode } from '../ingest/mqtt/topic-acl.js';
 import type { Logger } from '../log.js';
 import type { Device } from '../model.js';
 import { downlinkEvents } from './downlink-events.js';
-import type { DownlinkInput, DownlinkMessage, DownlinkStatus, DownlinkStore } from './downlink-store.js';
+import type { DownlinkQueue, PulledRecord } from './downlink-queue.js';
+import type { DownlinkInput, DownlinkMessage, DownlinkStatus } from './downlink-store.js';
 import { MqttDelivery } from './mqtt-delivery.js';
 import type { StatusReport } from './status-report.js';
 import { targetsOfDevice } from './target.js';
 
 export interface DownlinkServiceDeps {
-  store: DownlinkStore;
+  store: DownlinkQueue;
   broker: Aedes;
   deviceOf(client: Client): Device | undefined;
   authMode(): AuthMode;
@@ -47,7 +48,11 @@ export class DownlinkService {
       authMode: deps.authMode,
       log: deps.log,
       isQueued: (id) => !this.#closed && store.get(id)?.status === 'queued',
-      onDelivered: (id) => this.#delivered(id, 'mqtt'),
+      onDelivered: (id) => {
+        this.#delivered(id, 'mqtt').catch((err: unknown) =>
+          deps.log.warn({ id, err: (err as Error).message }, 'downlink delivery not recorded; it stays queued'),
+        );
+      },
       queuedFor: (device) => {
         if (this.#closed) return [];
         const now = clock.now();
@@ -55,6 +60,10 @@ export class DownlinkService {
         const anyone = store.queuedUntargeted(now);
         return anyone.length === 0 ? own : [...own, ...anyone];
       },
+    });
+    // Queued on another node of the cluster: to the devices subscribed here, as after a local accept.
+    store.onQueuedElsewhere?.((msg) => {
+      if (!this.#closed) this.#delivery.publish(msg);
     });
   }
 
@@ -70,9 +79,11 @@ export class DownlinkService {
   }
 
   /** Queues a message durably, then publishes it to the devices subscribed now. */
-  accept(input: DownlinkInput, pulled?: { deviceId: string; recordId: string }): DownlinkMessage {
+  async accept(input: DownlinkInput, pulled?: PulledRecord): Promise<DownlinkMessage> {
     const { store, log, clock } = this.#deps;
-    const { message, overflowed } = store.enqueue(input, clock.now(), pulled);
+    const { message, overflowed, duplicate } = await store.enqueue(input, clock.now(), pulled);
+    // A pulled record another node turned into a message already: queued (and published) there.
+    if (duplicate) return message;
     downlinkEvents.queued.publish({ source: input.source, qos: input.qos });
     for (const old of overflowed) this.#ended(old);
     log.info(
@@ -104,26 +115,28 @@ export class DownlinkService {
    * HTTP devices (GET /data on the ingest port): the messages queued for this device, oldest first,
    * marked delivered as they are handed over (HTTP has no acknowledgement after the response).
    */
-  takeForHttp(device: Device): DownlinkMessage[] {
+  async takeForHttp(device: Device): Promise<DownlinkMessage[]> {
     const { store, clock } = this.#deps;
     if (this.#closed) return [];
     this.#deps.report?.saw(device);
     const list = store.queuedFor(targetsOfDevice(device), clock.now());
-    return list.filter((m) => this.#delivered(m.id, 'http'));
+    const out: DownlinkMessage[] = [];
+    for (const m of list) if (await this.#delivered(m.id, 'http')) out.push(m);
+    return out;
   }
 
   /** Moves expired messages out of the queue now and prunes old outcomes (the sweep timer calls this). */
-  sweep(): number {
+  async sweep(): Promise<number> {
     const { store, clock, keepFinishedMs } = this.#deps;
     const now = clock.now();
     let n = 0;
     for (;;) {
-      const batch = store.expire(now);
+      const batch = await store.expire(now);
       for (const m of batch) this.#ended(m);
       n += batch.length;
       if (batch.length < 1_000) break;
     }
-    store.prune(now - keepFinishedMs);
+    await store.prune(now - keepFinishedMs);
     return n;
   }
 
@@ -135,20 +148,17 @@ export class DownlinkService {
   #scheduleSweep(): void {
     if (this.#closed) return;
     const t = this.#deps.clock.setTimeout(() => {
-      try {
-        this.sweep();
-      } catch (err) {
-        this.#deps.log.error({ err }, 'downlink expiry sweep failed');
-      }
-      this.#scheduleSweep();
+      this.sweep()
+        .catch((err: unknown) => this.#deps.log.error({ err }, 'downlink expiry sweep failed'))
+        .finally(() => this.#scheduleSweep());
     }, this.#deps.sweepIntervalMs);
     t.unref?.();
     this.#sweepTimer = t;
   }
 
-  #delivered(id: string, via: 'mqtt' | 'http'): boolean {
+  async #delivered(id: string, via: 'mqtt' | 'http'): Promise<boolean> {
     const { store, clock, log } = this.#deps;
-    if (this.#closed || !store.markDelivered(id, clock.now(), via)) return false;
+    if (this.#closed || !(await store.markDelivered(id, clock.now(), via))) return false;
     const msg = store.get(id);
     const latencyMs = msg ? Math.max(0, clock.now() - msg.createdAt) : 0;
     downlinkEvents.delivered.publish({ via, latencyMs });

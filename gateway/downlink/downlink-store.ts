@@ -22,6 +22,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DownlinkQueueFullError } from '../errors.js';
+import type { DownlinkQueue } from './downlink-queue.js';
 
 export type DownlinkStatus = 'queued' | 'delivered' | 'expired' | 'dead_letter';
 
@@ -75,6 +76,8 @@ export interface EnqueueResult {
   message: DownlinkMessage;
   /** Messages that became dead letters to keep the target within its bound. */
   overflowed: DownlinkMessage[];
+  /** The pulled record had become this message already (on another node): nothing new was queued. */
+  duplicate?: boolean;
 }
 
 const SCHEMA = `
@@ -159,7 +162,7 @@ function prepare(db: Database.Database) {
   };
 }
 
-export class DownlinkStore {
+export class DownlinkStore implements DownlinkQueue {
   readonly #db: Database.Database;
   readonly #opts: DownlinkStoreOptions;
   readonly #st: ReturnType<typeof prepare>;

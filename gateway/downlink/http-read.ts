@@ -23,7 +23,7 @@ export function queriedVariables(search: string): string[] {
 
 export interface HttpDownlinkReader {
   variable: string;
-  take(device: Device): DownlinkMessage[];
+  take(device: Device): Promise<DownlinkMessage[]>;
   /** TagoIO's base URL (`upstream.url`) and the request timeout. */
   upstreamUrl: string;
   timeoutMs: number;
@@ -71,6 +71,7 @@ export async function readDownlinks(reader: HttpDownlinkReader, device: Device, 
     const result = (body as { result?: unknown }).result;
     upstream = Array.isArray(result) ? result : [];
   }
-  const local = asked.length === 0 || asked.includes(reader.variable) ? toRecords(reader, reader.take(device)) : [];
+  const local =
+    asked.length === 0 || asked.includes(reader.variable) ? toRecords(reader, await reader.take(device)) : [];
   return { status: 200, body: { status: true, result: [...local, ...upstream] } };
 }

@@ -1,11 +1,14 @@
 /**
  * The downlink, TagoIO → device (docs/downlink.md):
  *   TagoIO Action/Analysis ──POST /publish──▶ push-server ──┐
- *   TagoIO bucket variable ◀──GET/DELETE /data── pull-poller ┴─▶ downlink-store (durable) ─▶ MQTT delivery
+ *   TagoIO bucket variable ◀──GET/DELETE /data── pull-poller ┴─▶ DownlinkQueue (durable) ─▶ MQTT delivery
  *                                                                          └──▶ GET /data (HTTP devices)
- * Started when `downlink.port` is set or a device has `downlink.pull`.
+ * The queue is downlink-store.ts (SQLite, this node's) or, with `store.engine: jetstream`,
+ * jetstream-downlink-store.ts (the cluster's bucket, every node's). Started when `downlink.port` is set or a
+ * device has `downlink.pull`.
  */
 import type { Server } from 'node:http';
+import type { KV } from '@nats-io/kv';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import { deviceIdOf } from '../auth/device-directory.js';
 import { type Clock, systemClock } from '../clock.js';
@@ -14,9 +17,11 @@ import type { AuthMode } from '../ingest/mqtt/topic-acl.js';
 import { closeServer, listen, tlsOptions } from '../listeners.js';
 import type { Logger } from '../log.js';
 import type { DataRecord, Device } from '../model.js';
+import type { DownlinkQueue } from './downlink-queue.js';
 import { DownlinkService } from './downlink-service.js';
 import { DownlinkStore } from './downlink-store.js';
 import { type ReadAnswer, readDownlinks } from './http-read.js';
+import { JetStreamDownlinkStore } from './jetstream-downlink-store.js';
 import { type PullDevice, PullPoller } from './pull-poller.js';
 import { createPushServer } from './push-server.js';
 import { StatusReport } from './status-report.js';
@@ -31,13 +36,18 @@ export interface DownlinkDeps {
   clock?: Clock;
   /** The gateway's point store (`downlink.reportStatus`): outcome points are forwarded like uplinks. */
   append?(token: string, records: DataRecord[]): Promise<void>;
+  /**
+   * `store.engine: jetstream`: the cluster's shared downlink bucket and this node's name. The downlink
+   * then lives in the bucket (one queue for every node) instead of `<store.dir>/downlink.sqlite`.
+   */
+  cluster?: { bucket(): Promise<KV>; node: string };
 }
 
 export interface RunningDownlink {
   /** The bound port of the push listener, when `downlink.port` is set. */
   port: number | undefined;
   service: DownlinkService;
-  store: DownlinkStore;
+  store: DownlinkQueue;
   forward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null;
   /** GET /data on the ingest port: this device's queued downlinks as TagoIO records. */
   readForHttp(device: Device, search: string): Promise<ReadAnswer>;
@@ -83,14 +93,19 @@ export async function startDownlink(deps: DownlinkDeps): Promise<RunningDownlink
   const { config, log } = deps;
   const dl = config.downlink;
   const clock = deps.clock ?? systemClock;
-  const store = new DownlinkStore({
-    dir: config.store.engine === 'memory' ? null : config.store.dir,
-    sync: config.store.sync,
+  const bounds = {
     ttlMs: dl.ttlMs,
     maxQueuedPerDevice: dl.maxQueuedPerDevice,
     maxQueued: dl.maxQueued,
     retryAfterSeconds: dl.retryAfterSeconds,
-  });
+  };
+  const store: DownlinkQueue = deps.cluster
+    ? await JetStreamDownlinkStore.open({ kv: await deps.cluster.bucket(), node: deps.cluster.node, log, ...bounds })
+    : new DownlinkStore({
+        dir: config.store.engine === 'memory' ? null : config.store.dir,
+        sync: config.store.sync,
+        ...bounds,
+      });
   const report = dl.reportStatus && deps.append ? new StatusReport(deps.append, log) : undefined;
   const uniqueDevices = (index: Map<string, Device>) => new Set(index.values());
   const service = new DownlinkService({
@@ -170,7 +185,7 @@ export async function startDownlink(deps: DownlinkDeps): Promise<RunningDownlink
         await closed;
       }
       service.close();
-      store.close();
+      await store.close();
     },
   };
 }

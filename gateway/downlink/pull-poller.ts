@@ -7,7 +7,8 @@
  * Invariants:
  * - Exactly once: a record becomes a message in the same transaction that records its id as pulled
  *   (downlink-store.ts), so a record read again — after a crash between the commit and the DELETE, or a
- *   DELETE TagoIO has not applied yet — is skipped, and deleted again.
+ *   DELETE TagoIO has not applied yet — is skipped, and deleted again. In a cluster the record is claimed
+ *   in the shared bucket before its message is written (jetstream-downlink-store.ts): once cluster-wide.
  * - Paced: one request at a time, GET and DELETE together at most `downlink.pull.requestsPerMinute`
  *   (a share of the plan's GET budget, beside forwarding's POST budget `upstream.requestsPerMinute`),
  *   each device about every `intervalMs`. A 429 waits its Retry-After (header, or the number in TagoIO's
@@ -18,8 +19,8 @@
 import type { Clock, ClockTimer } from '../clock.js';
 import type { Logger } from '../log.js';
 import { downlinkEvents } from './downlink-events.js';
+import type { DownlinkQueue } from './downlink-queue.js';
 import type { DownlinkService } from './downlink-service.js';
-import type { DownlinkStore } from './downlink-store.js';
 
 export interface PullDevice {
   id: string;
@@ -33,7 +34,7 @@ export interface PullPollerDeps {
   upstreamUrl: string;
   devices: PullDevice[];
   service: DownlinkService;
-  store: DownlinkStore;
+  store: DownlinkQueue;
   clock: Clock;
   log: Logger;
   requestsPerMinute: number;
@@ -119,7 +120,7 @@ export class PullPoller {
     } catch {
       this.#deps.log.warn({ device: device.id }, 'downlink pull: GET /data answered something that is not JSON');
     }
-    const { fresh, consumed } = this.#consume(device, records);
+    const { fresh, consumed } = await this.#consume(device, records);
     downlinkEvents.pull.publish({ method: 'get', status: got.status, commands: fresh });
     if (consumed.length === 0) return this.#gapMs;
     // The DELETE takes a slot of the budget too.
@@ -137,7 +138,7 @@ export class PullPoller {
   }
 
   /** Queues every record not pulled before, oldest first; returns how many, and every pulled id seen. */
-  #consume(device: PullDevice, records: TagoRecord[]): { fresh: number; consumed: string[] } {
+  async #consume(device: PullDevice, records: TagoRecord[]): Promise<{ fresh: number; consumed: string[] }> {
     const { store, service, log } = this.#deps;
     const consumed: string[] = [];
     let fresh = 0;
@@ -150,7 +151,7 @@ export class PullPoller {
       const meta = r.metadata ?? {};
       const message = typeof r.value === 'string' ? r.value : JSON.stringify(r.value ?? null);
       try {
-        service.accept(
+        await service.accept(
           {
             target: device.id,
             topic: typeof meta.topic === 'string' && meta.topic !== '' ? meta.topic : device.topic,
@@ -162,7 +163,7 @@ export class PullPoller {
           { deviceId: device.id, recordId: r.id },
         );
       } catch (err) {
-        // Queue full: the record stays upstream, read again at a later poll.
+        // Queue full (or the cluster unreachable): the record stays upstream, read again at a later poll.
         log.warn({ device: device.id, record: r.id, err: (err as Error).message }, 'downlink pull: not queued');
         break;
       }

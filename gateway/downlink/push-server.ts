@@ -1,7 +1,7 @@
 /**
  * The downlink listener (`downlink.port`), TagoIO's MQTT relay contract:
  *   POST /publish        {"topic","message","qos","retain"[,"device"|"serial"]}
- *                        → 200 {"status":true,"result":{"id"}} once committed to downlink.sqlite
+ *                        → 200 {"status":true,"result":{"id"}} once stored (downlink.sqlite, or the cluster's quorum)
  *   GET  /downlink/{id}  → 200 {"status":true,"result":{id,status,…}}
  *   GET  /downlink?status=expired|dead_letter|queued|delivered[&limit=N]  → the latest ones, newest first
  * Both need the secret: `Authorization: <secret>` (as the relay's callers send it) or `Bearer <secret>`.
@@ -32,7 +32,7 @@ export interface PushServerDeps {
   limits: PublishLimits;
   log: Logger;
   /** Resolves the target and queues durably; throws an EdgeError to refuse. */
-  accept(req: PublishRequest): DownlinkMessage;
+  accept(req: PublishRequest): Promise<DownlinkMessage>;
   status(id: string): DownlinkMessage | undefined;
   list(status: DownlinkStatus, limit: number): DownlinkMessage[];
   tls?: SecureContextOptions;
@@ -128,12 +128,10 @@ export function createPushServer(deps: PushServerDeps): Server {
     });
     req.on('end', () => {
       if (over) return;
-      try {
-        const msg = deps.accept(parsePublishRequest(Buffer.concat(chunks), deps.limits));
+      (async () => {
+        const msg = await deps.accept(parsePublishRequest(Buffer.concat(chunks), deps.limits));
         send(res, 200, { status: true, result: { id: msg.id, status: msg.status } });
-      } catch (err) {
-        fail(res, err);
-      }
+      })().catch((err: unknown) => fail(res, err));
     });
     req.on('error', (err) => fail(res, err));
   }

@@ -47,7 +47,7 @@ import {
   partitionOf,
   tokenKey,
 } from './names.js';
-import { provision, resetPartitionConsumer } from './provision.js';
+import { provision, provisionDownlinkBucket, resetPartitionConsumer } from './provision.js';
 import { ForwardWindow } from './window.js';
 
 export interface JetStreamStoreOptions {
@@ -720,6 +720,11 @@ export class JetStreamStore implements Store {
       acksUnconfirmed: this.unconfirmed.size,
       lastError: this.lastError,
     };
+  }
+
+  /** The downlink's shared bucket `<prefix>_downlink`, created on first use, on this store's connection. */
+  downlinkBucket(): Promise<KV> {
+    return provisionDownlinkBucket(this.jsm, this.names, this.opts.config);
   }
 
   onAppend(listener: () => void): void {

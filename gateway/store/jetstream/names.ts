@@ -5,7 +5,8 @@
  *   route) in a header, never in the subject; consumer `<prefix>_p<partition>` per partition;
  * - stream `<prefix>_DEAD` (subject `<prefix>.dead`): dead letters, one message each;
  * - KV buckets `<prefix>_refused` (tokens TagoIO refused, keyed by a hash of the token) and
- *   `<prefix>_leases` (which node forwards which partition, and which nodes are alive).
+ *   `<prefix>_leases` (which node forwards which partition, and which nodes are alive), and
+ *   `<prefix>_downlink` (commands to devices, shared by every node: gateway/downlink/jetstream-downlink-store.ts).
  * A device's partition is a hash of its id, so every node agrees on it without asking, and every route's
  * copy of a device's points is forwarded by the same node.
  */
@@ -21,6 +22,7 @@ export interface ClusterNames {
   deadSubject: string;
   refusedBucket: string;
   leaseBucket: string;
+  downlinkBucket: string;
 }
 
 export function clusterNames(prefix: string): ClusterNames {
@@ -34,6 +36,7 @@ export function clusterNames(prefix: string): ClusterNames {
     deadSubject: `${prefix}.dead`,
     refusedBucket: `${prefix}_refused`,
     leaseBucket: `${prefix}_leases`,
+    downlinkBucket: `${prefix}_downlink`,
   };
 }
 

@@ -112,6 +112,28 @@ export async function provision(
   }
 }
 
+/** The downlink's bucket (created when the downlink is on): replicated like the stream, no TTL. */
+export async function provisionDownlinkBucket(
+  jsm: JetStreamManager,
+  names: ClusterNames,
+  config: JetStreamConfig,
+): Promise<KV> {
+  try {
+    const kv = await new Kvm(jsm.jetstream()).create(names.downlinkBucket, {
+      replicas: config.replicas,
+      history: 1,
+      storage: StorageType.File,
+    });
+    await alignBucket(jsm, names.downlinkBucket, config.replicas, 0);
+    return kv;
+  } catch (err) {
+    throw new StoreOpenError(
+      `store.jetstream: cannot create the bucket ${names.downlinkBucket} (${(err as Error).message}); ${config.replicas} servers must be reachable (store.jetstream.replicas)`,
+      { cause: err },
+    );
+  }
+}
+
 /** A partition's consumer made anew from the first message no node acknowledged: stream order, per device. */
 export async function resetPartitionConsumer(jsm: JetStreamManager, names: ClusterNames, partition: number) {
   const name = names.consumer(partition);
