@@ -38,11 +38,19 @@ export function tlsOptions(
   };
 }
 
+/**
+ * The accept queue asked of the kernel (which caps it at net.core.somaxconn). Node's default, 511, overflows
+ * when thousands of devices reconnect at once (a reconnect storm after a restart or a network blip): the
+ * kernel drops their handshakes and they come back only after SYN retransmits 1, 3, 7, 15 s later. In the
+ * growth bench's 20,000-device storm that took the last CONNACK from about 18 s to up to 56 s.
+ */
+export const LISTEN_BACKLOG = 65_535;
+
 export function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once('error', onError);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError);
       const addr = server.address();
       resolve(typeof addr === 'object' && addr ? addr.port : port);

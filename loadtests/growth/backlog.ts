@@ -17,7 +17,7 @@ import { deviceIdOf } from '../../gateway/auth/device-directory.js';
 import { SqliteStore } from '../../gateway/store/sqlite/sqlite-store.js';
 import { projectRoot } from '../lib/processes.js';
 import { fmt, type GrowthContext, gatewayConfig, sizes, sleep, subdir } from './context.js';
-import { spawnGateway } from './procs.js';
+import { withGateway } from './procs.js';
 import type { Curve } from './report.js';
 
 const FILL_DEVICES = 100;
@@ -132,23 +132,21 @@ export async function backlogCurve(ctx: GrowthContext): Promise<Curve> {
       cwd: projectRoot(),
     });
     const statsS = (performance.now() - q0) / 1000;
-    const g0 = performance.now();
-    const gw = await spawnGateway(config, 300_000);
-    const startS = (performance.now() - g0) / 1000;
-    let drainPerSec = Number.NaN;
-    try {
-      const http = `http://127.0.0.1:${gw.ports.http}`;
-      const d0 = await depth(http);
-      const t0 = performance.now();
-      let d1 = d0;
-      while (d1 > 0 && performance.now() - t0 < drainMs) {
-        await sleep(250);
-        d1 = await depth(http);
-      }
-      drainPerSec = (d0 - d1) / ((performance.now() - t0) / 1000);
-    } finally {
-      await gw.stop(60_000);
-    }
+    const { startS, drainPerSec } = await withGateway(
+      config,
+      async (gw, startS) => {
+        const http = `http://127.0.0.1:${gw.ports.http}`;
+        const d0 = await depth(http);
+        const t0 = performance.now();
+        let d1 = d0;
+        while (d1 > 0 && performance.now() - t0 < drainMs) {
+          await sleep(250);
+          d1 = await depth(http);
+        }
+        return { startS, drainPerSec: (d0 - d1) / ((performance.now() - t0) / 1000) };
+      },
+      { startTimeoutMs: 300_000, stopGraceMs: 60_000 },
+    );
     ctx.log(
       `backlog: ${fmt(n)}: append ${fmt(append.perSec)} points/s, queue stats ${fmt(statsS, 2)} s, start ${fmt(startS, 2)} s, drain ${fmt(drainPerSec)} points/s`,
     );

@@ -15,7 +15,7 @@ import {
 } from '../../simulators/fleet/fixed-load.js';
 import { projectRoot, rssMb } from '../lib/processes.js';
 import { cpuWindow, fmt, type GrowthContext, gatewayConfig, sizes, sleep, subdir } from './context.js';
-import { spawnGateway } from './procs.js';
+import { withGateway } from './procs.js';
 import type { Curve } from './report.js';
 
 const DEVICES = 200;
@@ -46,8 +46,7 @@ export async function parsersCurve(ctx: GrowthContext): Promise<Curve> {
         topics: ['sensors/#'],
       })),
     });
-    const gw = await spawnGateway(config);
-    try {
+    await withGateway(config, async (gw) => {
       await sleep(1_000);
       const rssStart = rssMb(gw.pid);
       const clients = await connectClients(`mqtt://127.0.0.1:${gw.ports.mqtt}`, devices, (i) => `growth-parser-${i}`);
@@ -77,9 +76,7 @@ export async function parsersCurve(ctx: GrowthContext): Promise<Curve> {
         usPerMsg: (cpu.seconds() * 1e6) / (r.msgsPerSec * (durationMs / 1000)),
         errors: r.errors,
       });
-    } finally {
-      await gw.stop(30_000);
-    }
+    });
   }
   const one = rows[0];
   for (const row of rows) {

@@ -6,47 +6,41 @@
  * a scaled-down run still needs whole messages of 1, 10 and 100 points to tell the two costs apart.
  */
 
-import { httpBenchInChild } from '../bench/http-load.js';
-import { cpuWindow, fmt, type GrowthContext, gatewayConfig, subdir } from './context.js';
-import { spawnGateway } from './procs.js';
+import { fmt, type GrowthContext, gatewayConfig, subdir } from './context.js';
+import { postLoad, withGateway } from './procs.js';
 import type { Curve } from './report.js';
 
 export async function pointsPerMessageCurve(ctx: GrowthContext): Promise<Curve> {
   const steps = [1, 10, 100, ...(ctx.full ? [1_000] : [])];
   const seconds = ctx.full ? 10 : 5;
   const dir = subdir(ctx, 'points-per-message');
-  const gw = await spawnGateway(gatewayConfig(ctx, dir, { store: { sync: 'full' } }));
+  const config = gatewayConfig(ctx, dir, { store: { sync: 'full' } });
   const rows: Curve['rows'] = [];
-  try {
-    for (const k of steps) {
-      const body = JSON.stringify(
-        Array.from({ length: k }, (_, i) => ({ variable: `temp_${i}`, value: 21.5 + i, unit: 'C' })),
-      );
-      const cpu = cpuWindow(gw.pid);
-      const r = await httpBenchInChild(`http://127.0.0.1:${gw.ports.http}`, {
-        connections: 50,
-        warmupSeconds: 1,
-        seconds,
-        tokens: Array.from({ length: 100 }, (_, i) => `growth-ppm-${i}`),
-        body,
-        onWindow: (edge) => (edge === 'start' ? cpu.start() : cpu.end()),
-      });
-      const points = r.reqPerSec * k;
-      ctx.log(`points per message: ${k}: ${fmt(r.reqPerSec)} msg/s, ${fmt(points)} points/s`);
-      rows.push({
-        pointsPerMsg: k,
-        msgsPerSec: r.reqPerSec,
-        pointsPerSec: points,
-        p99: r.p99Ms,
-        usPerMsg: (cpu.seconds() * 1e6) / (r.reqPerSec * seconds),
-        usPerPoint: (cpu.seconds() * 1e6) / (points * seconds),
-        bodyBytes: body.length,
-        non2xx: r.non2xx + r.errors,
-      });
-    }
-  } finally {
-    await gw.stop(60_000);
-  }
+  await withGateway(
+    config,
+    async (gw) => {
+      for (const k of steps) {
+        const body = JSON.stringify(
+          Array.from({ length: k }, (_, i) => ({ variable: `temp_${i}`, value: 21.5 + i, unit: 'C' })),
+        );
+        const tokens = Array.from({ length: 100 }, (_, i) => `growth-ppm-${i}`);
+        const r = await postLoad(gw, { seconds, tokens, body });
+        const points = r.reqPerSec * k;
+        ctx.log(`points per message: ${k}: ${fmt(r.reqPerSec)} msg/s, ${fmt(points)} points/s`);
+        rows.push({
+          pointsPerMsg: k,
+          msgsPerSec: r.reqPerSec,
+          pointsPerSec: points,
+          p99: r.p99Ms,
+          usPerMsg: r.usPerReq,
+          usPerPoint: r.usPerReq / k,
+          bodyBytes: body.length,
+          non2xx: r.non2xx + r.errors,
+        });
+      }
+    },
+    { stopGraceMs: 60_000 },
+  );
   return {
     name: 'points-per-message',
     title: 'Points per message (HTTP POST /data)',

@@ -5,10 +5,9 @@
  * registry shows up as µs per request. At the largest size, SIGHUP: time until the `reloaded` log line.
  */
 
-import { httpBenchInChild } from '../bench/http-load.js';
 import { rssMb } from '../lib/processes.js';
-import { cpuWindow, fmt, type GrowthContext, gatewayConfig, sizes, sleep, subdir, tokenOf } from './context.js';
-import { spawnGateway } from './procs.js';
+import { fmt, type GrowthContext, gatewayConfig, sizes, sleep, subdir, tokenOf } from './context.js';
+import { postLoad, withGateway } from './procs.js';
 import type { Curve } from './report.js';
 
 const TOKENS_USED = 500;
@@ -46,25 +45,13 @@ export async function registryCurve(ctx: GrowthContext): Promise<Curve> {
     const dir = subdir(ctx, `registry-${n}`);
     const devices = Array.from({ length: n }, (_, i) => ({ name: `device-${i}`, token: tokenOf('reg', i) }));
     const config = gatewayConfig(ctx, dir, { auth: { mode: 'registry' }, devices, log: { level: 'info' } });
-    const t0 = performance.now();
-    const gw = await spawnGateway(config);
-    const startS = (performance.now() - t0) / 1000;
-    try {
+    const row = await withGateway(config, async (gw, startS) => {
       await sleep(1_000);
       const rssIdle = rssMb(gw.pid);
       const tokens = Array.from({ length: Math.min(TOKENS_USED, n) }, (_, k) =>
         tokenOf('reg', Math.floor((k * n) / Math.min(TOKENS_USED, n))),
       );
-      const cpu = cpuWindow(gw.pid);
-      const r = await httpBenchInChild(`http://127.0.0.1:${gw.ports.http}`, {
-        connections: 50,
-        warmupSeconds: 1,
-        seconds,
-        tokens,
-        body: BODY,
-        onWindow: (edge) => (edge === 'start' ? cpu.start() : cpu.end()),
-      });
-      const usPerReq = (cpu.seconds() * 1e6) / (r.reqPerSec * seconds);
+      const r = await postLoad(gw, { seconds, tokens, body: BODY });
       let reloadMs = Number.NaN;
       if (n === Math.max(...steps)) {
         const reloaded = nextReloaded(gw.child, 120_000);
@@ -72,22 +59,21 @@ export async function registryCurve(ctx: GrowthContext): Promise<Curve> {
         reloadMs = await reloaded;
       }
       ctx.log(
-        `registry: ${fmt(n)} devices: start ${fmt(startS, 2)} s, ${fmt(r.reqPerSec)} req/s, ${fmt(usPerReq, 1)} µs CPU/req${Number.isNaN(reloadMs) ? '' : `, SIGHUP reload ${fmt(reloadMs)} ms`}`,
+        `registry: ${fmt(n)} devices: start ${fmt(startS, 2)} s, ${fmt(r.reqPerSec)} req/s, ${fmt(r.usPerReq, 1)} µs CPU/req${Number.isNaN(reloadMs) ? '' : `, SIGHUP reload ${fmt(reloadMs)} ms`}`,
       );
-      rows.push({
+      return {
         devices: n,
         startS,
         rssMb: rssIdle,
         rssAfterMb: rssMb(gw.pid),
         reqPerSec: r.reqPerSec,
-        usPerReq,
+        usPerReq: r.usPerReq,
         p99: r.p99Ms,
         non2xx: r.non2xx + r.errors,
         reloadMs,
-      });
-    } finally {
-      await gw.stop(30_000);
-    }
+      };
+    });
+    rows.push(row);
   }
   return {
     name: 'registry',

@@ -42,7 +42,7 @@ const load = () =>
     .join(' ');
 
 export const METHOD =
-  'Every system in its own process on loopback: the gateway is the real CLI (bin/tago-edge.js gateway, store sync full, forwarding to cloud-sim, another process, at 600,000 requests/min), started through bash with ulimit -n 200000; generators are raw-socket MQTT processes, MQTT.js clients in the bench process, or autocannon in a child process. RSS from /proc/PID/status, CPU = the gateway’s user + system time (all threads) over the measured window. Each curve is one size after another on one machine in one run; its sizes, windows and load are in its notes.';
+  'Every system in its own process on loopback: the gateway is the real CLI (bin/tago-edge.js gateway, store sync full, forwarding to cloud-sim, another process, at 600,000 requests/min), started through bash with ulimit -n 200000 (or the hard limit, when lower); generators are raw-socket MQTT processes, MQTT.js clients in the bench process, or autocannon in a child process. RSS from /proc/PID/status, CPU = the gateway’s user + system time (all threads) over the measured window. Each curve is one size after another on one machine in one run; its sizes, windows and load are in its notes.';
 
 export interface GrowthOptions {
   /** Curve names, in the order they run (CURVE_NAMES by default). */

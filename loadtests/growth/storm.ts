@@ -9,7 +9,7 @@
 import { rssMb } from '../lib/processes.js';
 import { loopbackAlias } from '../lib/raw-mqtt.js';
 import { fmt, type GrowthContext, gatewayConfig, sizes, subdir } from './context.js';
-import { spawnGateway, splitJobs, startWorker } from './procs.js';
+import { fitFdLimit, splitJobs, startWorker, withGateway } from './procs.js';
 import type { Curve } from './report.js';
 
 /** Two generator processes per storm: the machine has two cores, shared with the gateway. */
@@ -21,16 +21,20 @@ function percentile(sorted: number[], p: number): number {
 }
 
 export async function stormCurve(ctx: GrowthContext): Promise<Curve> {
-  const steps = sizes(ctx, [1_000, 5_000, 20_000], [50_000]);
+  const fit = fitFdLimit(sizes(ctx, [1_000, 5_000, 20_000], [50_000]));
+  const steps = fit.steps;
+  if (fit.note) ctx.log(`storm: ${fit.note}`);
   const total = steps.reduce((a, b) => a + b, 0);
   const dir = subdir(ctx, 'storm');
   const devices = Array.from({ length: total }, (_, i) => ({ name: `storm-${i}`, token: `growth-storm-${i}` }));
-  const gw = await spawnGateway(
-    gatewayConfig(ctx, dir, { mqtt: { maxConnections: Math.max(...steps) * 2 }, auth: { mode: 'registry' }, devices }),
-  );
+  const config = gatewayConfig(ctx, dir, {
+    mqtt: { maxConnections: Math.max(...steps) * 2 },
+    auth: { mode: 'registry' },
+    devices,
+  });
   const rows: Curve['rows'] = [];
   let first = 0;
-  try {
+  await withGateway(config, async (gw) => {
     for (const n of steps) {
       const jobs = splitJobs(
         { mode: 'storm', port: Number(gw.ports.mqtt), keepAliveS: 60, tokenPrefix: 'growth-storm' },
@@ -70,9 +74,7 @@ export async function stormCurve(ctx: GrowthContext): Promise<Curve> {
       });
       await Promise.all(workers.map((w) => w.stop()));
     }
-  } finally {
-    await gw.stop(30_000);
-  }
+  });
   return {
     name: 'storm',
     title: 'Reconnect storm (clean-session false, all at once)',
@@ -108,6 +110,7 @@ export async function stormCurve(ctx: GrowthContext): Promise<Curve> {
     notes: [
       `Registry mode, default limits; each device first connected once with clean-session false and disconnected (a session kept on the broker), then all reconnect in the same instant from ${WORKERS} raw-socket generator processes (two loopback source addresses each), each publishing one QoS 1 record on tago/data/post when accepted.`,
       'CONNACK latency from the socket’s creation (TCP connect included); “all in” from the first reconnect to the last PUBACK.',
+      ...(fit.note ? [fit.note] : []),
     ],
   };
 }
