@@ -8,80 +8,41 @@
  * - A command whose `downlink.ttlMs` passes reads `expired` on both nodes.
  * - A TagoIO record both nodes pull becomes one message (pull mode's exactly once, cluster-wide).
  */
+
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { ConfigInput } from '../../gateway/config/schema.js';
-import { startGateway } from '../../gateway/gateway.js';
-import { createLogger } from '../../gateway/log.js';
-import { type NatsCluster, startNatsCluster } from '../../loadtests/lib/nats-cluster.js';
-import { type CloudSim, startCloudSim } from '../../simulators/cloud-sim/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { NatsCluster } from '../../loadtests/lib/nats-cluster.js';
+import type { CloudSim } from '../../simulators/cloud-sim/index.js';
 import { device, publish, SECRET, status, waitForStatus } from '../downlink/downlink-fixture.js';
-import { testConfig, waitFor } from '../helpers/stack.js';
+import { type ClusterNode, startClusterNode, startSim, useNatsCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/stack.js';
 
 let prefixes = 0;
-let nodes = 0;
 
-interface Node {
-  mqtt: string;
-  downlink: string;
-  close(): Promise<void>;
-}
+type Node = ClusterNode;
 
 const DEVICES = [{ name: 'pump-1', token: 'tok-pump-1' }];
 
-async function startNode(
+/** A node with the downlink listener on, the devices given and `downlink` merged into its settings. */
+function startNode(
   nats: NatsCluster,
   sim: CloudSim,
   prefix: string,
   downlink: Record<string, unknown> = {},
   devices: unknown[] = DEVICES,
 ): Promise<Node> {
-  const config = testConfig(sim.url, {
-    store: {
-      engine: 'jetstream',
-      jetstream: {
-        servers: nats.servers,
-        prefix,
-        partitions: 4,
-        replicas: 3,
-        ackTimeoutMs: 3_000,
-        leaseMs: 2_000,
-        // Nodes in one process: the default name (host and process id) would be the same for all.
-        node: `dl-node-${++nodes}`,
-      } as NonNullable<ConfigInput['store']>['jetstream'],
-      retryAfterSeconds: 2,
-    },
-    devices: devices as NonNullable<ConfigInput['devices']>,
+  return startClusterNode(nats, sim, prefix, {
+    devices,
     downlink: { port: 0, host: '127.0.0.1', secret: SECRET, ...downlink },
   });
-  const gw = await startGateway(config, { log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await gw.close();
-  };
-  onTestFinished(close);
-  return {
-    mqtt: `mqtt://127.0.0.1:${gw.ports.mqtt}`,
-    downlink: `http://127.0.0.1:${gw.ports.downlink}`,
-    close,
-  };
-}
-
-async function startSim(): Promise<CloudSim> {
-  const sim = await startCloudSim({ port: 0, quiet: true });
-  onTestFinished(() => sim.close());
-  return sim;
 }
 
 describe('downlink on a 3-server JetStream cluster', () => {
+  const cluster = useNatsCluster(3);
   let nats: NatsCluster;
-  beforeAll(async () => {
-    nats = await startNatsCluster(3);
-    await nats.waitJetStream(20_000);
-  }, 60_000);
-  afterAll(() => nats?.destroy());
+  beforeEach(() => {
+    nats = cluster();
+  });
 
   it('a command posted to node A reaches the device on node B once; both nodes say delivered', async () => {
     const sim = await startSim();

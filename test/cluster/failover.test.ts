@@ -10,13 +10,15 @@
  *
  * TAGO_EDGE_FAILOVER_STEP_MS sets how long the load runs between faults (default 2 s).
  */
+
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NatsCluster, startNatsCluster } from '../../loadtests/lib/nats-cluster.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { NatsCluster } from '../../loadtests/lib/nats-cluster.js';
 import { type CloudSim, startCloudSim } from '../../simulators/cloud-sim/index.js';
 import { type Spawned, spawnCli } from '../helpers/cli.js';
+import { useNatsCluster } from '../helpers/cluster.js';
 import { ackedOutOfOrder, missing, startSeqLoad, type Target } from '../helpers/seq-load.js';
 import { tempDir, waitFor } from '../helpers/stack.js';
 
@@ -82,12 +84,11 @@ function gatewayNode(name: string, nats: NatsCluster, sim: CloudSim): GatewayNod
 }
 
 describe('cluster failover (SIGKILL under load)', () => {
+  const cluster = useNatsCluster(3);
   let nats: NatsCluster;
-  beforeAll(async () => {
-    nats = await startNatsCluster(3);
-    await nats.waitJetStream(20_000);
-  }, 60_000);
-  afterAll(() => nats?.destroy());
+  beforeEach(() => {
+    nats = cluster();
+  });
 
   it('loses no acknowledged point when a gateway node, then a nats-server, is killed', {
     timeout: 180_000,

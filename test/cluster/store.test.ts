@@ -9,31 +9,25 @@
  *   and acknowledges again when the quorum is back.
  * Node failures by SIGKILL, with gateway processes, are in failover.test.ts.
  */
+
 import mqtt from 'mqtt';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { ConfigInput } from '../../gateway/config/schema.js';
-import { startGateway } from '../../gateway/gateway.js';
-import { createLogger } from '../../gateway/log.js';
+import { beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import type { JetStreamStore } from '../../gateway/store/jetstream/jetstream-store.js';
 import { type NatsCluster, startNatsCluster } from '../../loadtests/lib/nats-cluster.js';
-import { type CloudSim, startCloudSim } from '../../simulators/cloud-sim/index.js';
+import type { CloudSim } from '../../simulators/cloud-sim/index.js';
+import { type ClusterNode, startClusterNode, startSim, useNatsCluster } from '../helpers/cluster.js';
 import { ackedOutOfOrder, missing, startSeqLoad } from '../helpers/seq-load.js';
-import { testConfig, waitFor } from '../helpers/stack.js';
+import { waitFor } from '../helpers/stack.js';
 
 let prefixes = 0;
-let nodes = 0;
 /** The TagoIO outage the cluster rides out under load (TAGO_EDGE_CLUSTER_OUTAGE_MS, default 60 s). */
 const OUTAGE_MS = Number(process.env.TAGO_EDGE_CLUSTER_OUTAGE_MS ?? 60_000);
 
-interface Node {
-  http: string;
-  mqtt: string;
-  store: JetStreamStore;
-  close(): Promise<void>;
-}
+type Node = ClusterNode;
 
-async function startNode(
+/** A node with the overrides these tests vary: its cluster settings, MQTT and upstream. */
+function startNode(
   nats: NatsCluster,
   sim: CloudSim,
   prefix: string,
@@ -43,39 +37,11 @@ async function startNode(
     upstream?: Record<string, unknown>;
   } = {},
 ): Promise<Node> {
-  const config = testConfig(sim.url, {
-    store: {
-      engine: 'jetstream',
-      jetstream: {
-        servers: nats.servers,
-        prefix,
-        partitions: 4,
-        replicas: 3,
-        ackTimeoutMs: 3_000,
-        leaseMs: 2_000,
-        // Nodes in one process: the default name (host and process id) would be the same for all.
-        node: `node-${++nodes}`,
-        ...over.jetstream,
-      } as NonNullable<ConfigInput['store']>['jetstream'],
-      retryAfterSeconds: 2,
-    },
+  return startClusterNode(nats, sim, prefix, {
+    ...(over.jetstream ? { store: { jetstream: over.jetstream } } : {}),
     ...(over.mqtt ? { mqtt: over.mqtt } : {}),
     ...(over.upstream ? { upstream: over.upstream } : {}),
   });
-  const gw = await startGateway(config, { log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await gw.close();
-  };
-  onTestFinished(close);
-  return {
-    http: `http://127.0.0.1:${gw.ports.http}`,
-    mqtt: `mqtt://127.0.0.1:${gw.ports.mqtt}`,
-    store: gw.store as JetStreamStore,
-    close,
-  };
 }
 
 async function post(http: string, token: string, body: unknown) {
@@ -99,19 +65,12 @@ async function outOfOrder(sim: CloudSim, acked: Map<string, Set<number>>): Promi
   return ackedOutOfOrder(acked, (await res.body.json()) as Record<string, number[]>);
 }
 
-async function startSim(opts: Parameters<typeof startCloudSim>[0] = {}): Promise<CloudSim> {
-  const sim = await startCloudSim({ port: 0, quiet: true, ...opts });
-  onTestFinished(() => sim.close());
-  return sim;
-}
-
 describe('cluster store on a 3-server JetStream cluster', () => {
+  const cluster = useNatsCluster(3);
   let nats: NatsCluster;
-  beforeAll(async () => {
-    nats = await startNatsCluster(3);
-    await nats.waitJetStream(20_000);
-  }, 60_000);
-  afterAll(() => nats?.destroy());
+  beforeEach(() => {
+    nats = cluster();
+  });
 
   it('acknowledges after the quorum and forwards every point, in order per device', async () => {
     const sim = await startSim();
@@ -295,7 +254,15 @@ describe('cluster store when servers are lost', () => {
       },
       60_000,
       200,
-    );
+    ).catch((err) => {
+      console.log(
+        'DIAG',
+        JSON.stringify(node.store.clusterStatus()),
+        JSON.stringify(node.store.stats()),
+        JSON.stringify(sim.stats().sequences),
+      );
+      throw err;
+    });
     expect(sim.stats().sequences.u?.unique).toBe(1);
     expect(sim.stats().sequences.u?.duplicates).toBeLessThanOrEqual(1);
   });

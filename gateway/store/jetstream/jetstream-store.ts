@@ -96,6 +96,16 @@ interface DeadBody {
   createdAt: string;
 }
 
+/** The subject a delivered message is acknowledged on (the client's JsMsg has it, its type does not say so). */
+function replyOf(m: JsMsg): string {
+  const reply = (m as unknown as { reply?: string }).reply;
+  if (!reply) throw new Error(`message ${m.seq} has no reply subject to acknowledge on`);
+  return reply;
+}
+
+/** A JetStream acknowledgement's payload. */
+const ACK = '+ACK';
+
 /** How long a starting node keeps asking JetStream to set up its streams before it gives up. */
 const OPEN_PATIENCE_MS = 30_000;
 /** How long a stream or consumer management request may take. */
@@ -457,8 +467,11 @@ export class JetStreamStore implements Store {
 
   /** True once the stream no longer holds the message (the ack applied, now or before). */
   private async confirmAck(m: JsMsg, seq: number): Promise<boolean> {
+    // The ack as a request of our own, not `m.ackAck()`: the client sends that once per message and answers
+    // false to every later call without sending, so an ack that went unconfirmed could never be retried.
     try {
-      if (await m.ackAck({ timeout: this.opts.config.ackTimeoutMs })) return true;
+      await this.nc.request(replyOf(m), ACK, { timeout: this.opts.config.ackTimeoutMs });
+      return true;
     } catch (err) {
       this.failed(err);
     }
