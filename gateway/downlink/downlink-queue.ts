@@ -34,3 +34,8 @@ export interface DownlinkQueue {
   onQueuedElsewhere?(listener: (msg: DownlinkMessage) => void): void;
   close(): void | Promise<void>;
 }
+
+/** A message as it is queued: its input, a fresh state, and its expiry `ttlMs` after `now`. */
+export function queuedMessage(input: DownlinkInput, id: string, now: number, ttlMs: number): DownlinkMessage {
+  return { ...input, id, status: 'queued', reason: null, createdAt: now, expiresAt: now + ttlMs, finishedAt: null };
+}

@@ -22,7 +22,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DownlinkQueueFullError } from '../errors.js';
-import type { DownlinkQueue } from './downlink-queue.js';
+import { type DownlinkQueue, queuedMessage } from './downlink-queue.js';
 
 export type DownlinkStatus = 'queued' | 'delivered' | 'expired' | 'dead_letter';
 
@@ -219,15 +219,7 @@ export class DownlinkStore implements DownlinkQueue {
         else st.upsertRetained.run(input.topic, id);
       }
       if (pulled) st.insertPulled.run(pulled.deviceId, pulled.recordId, now);
-      const message: DownlinkMessage = {
-        ...input,
-        id,
-        status: 'queued',
-        reason: null,
-        createdAt: now,
-        expiresAt: now + this.#opts.ttlMs,
-        finishedAt: null,
-      };
+      const message = queuedMessage(input, id, now, this.#opts.ttlMs);
       return { message, overflowed };
     });
     const result = run();

@@ -28,7 +28,7 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { DownlinkQueueFullError, StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { DownlinkQueue, PulledRecord } from './downlink-queue.js';
+import { type DownlinkQueue, type PulledRecord, queuedMessage } from './downlink-queue.js';
 import type { DownlinkInput, DownlinkMessage, DownlinkStatus, EnqueueResult } from './downlink-store.js';
 import { TOPIC_TARGET } from './target.js';
 
@@ -273,15 +273,7 @@ export class JetStreamDownlinkStore implements DownlinkQueue {
       const done = await this.#finish(old.id, 'dead_letter', 'overflow', now);
       if (done) overflowed.push(done);
     }
-    const message: DownlinkMessage = {
-      ...input,
-      id,
-      status: 'queued',
-      reason: null,
-      createdAt: now,
-      expiresAt: now + ttlMs,
-      finishedAt: null,
-    };
+    const message = queuedMessage(input, id, now, ttlMs);
     this.#mine.add(id);
     try {
       const revision = await this.#write(() => kv.create(messageKey(id), encode(message)), 'queue the message');
