@@ -94,8 +94,10 @@ async function run(
       if (gateway) await body(gateway.ops, config);
       else {
         // A replayed dead letter goes back on its device's partition subject.
+        // Attached, not provisioned: a command that reads must not rewrite the stream's limits with its config.
         const cluster = await openJetStreamStore(storeConfig, {
           deviceIdOf: (k) => deviceIdOf(parseQueueKey(k).token),
+          attachOnly: true,
         });
         store = cluster;
         await cluster.refresh();

@@ -28,6 +28,8 @@ export interface OpenStoreOptions {
    * batch of whole rows fits a request.
    */
   batchMaxBytes?: number;
+  /** The cluster store: use its streams and buckets as they are (a command that reads or replays). */
+  attachOnly?: boolean;
 }
 
 export function storePath(config: Pick<Config['store'], 'dir'>): string {
@@ -57,6 +59,7 @@ export async function openJetStreamStore(config: Config['store'], opts: OpenStor
     deviceIdOf: opts.deviceIdOf,
     log: opts.log ?? createLogger('silent'),
     rowMaxBytes: Math.max(1, Math.min(DEFAULT_ROW_MAX_BYTES, (opts.batchMaxBytes ?? Number.POSITIVE_INFINITY) - 2)),
+    ...(opts.attachOnly ? { attachOnly: true } : {}),
   });
 }
 
@@ -109,5 +112,6 @@ export function openSqliteStore(
     ...(opts.readOnly ? { readOnly: true } : {}),
     // Leave room for the array's brackets within a request body.
     rowMaxBytes: Math.max(1, Math.min(DEFAULT_ROW_MAX_BYTES, (opts.batchMaxBytes ?? Number.POSITIVE_INFINITY) - 2)),
+    ...(opts.attachOnly ? { attachOnly: true } : {}),
   });
 }

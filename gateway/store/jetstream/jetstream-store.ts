@@ -47,7 +47,7 @@ import {
   partitionOf,
   tokenKey,
 } from './names.js';
-import { provision, provisionDownlinkBucket, resetPartitionConsumer } from './provision.js';
+import { attach, provision, provisionDownlinkBucket, resetPartitionConsumer } from './provision.js';
 import { ForwardWindow } from './window.js';
 
 export interface JetStreamStoreOptions {
@@ -60,6 +60,8 @@ export interface JetStreamStoreOptions {
   /** Largest stored message text (a batch of whole messages fits a request). */
   rowMaxBytes?: number;
   clock?: Clock;
+  /** Use the streams and buckets as they are, creating and changing nothing (a command that reads). */
+  attachOnly?: boolean;
 }
 
 /** What `/readyz` and `queue stats` show of the cluster. */
@@ -191,10 +193,14 @@ export class JetStreamStore implements Store {
           // Stream and consumer management (a consumer made anew on a takeover is a Raft write of its own)
           // gets more time than an append, whose timeout is what a device waits.
           jsm = await jetstreamManager(nc, { timeout: Math.max(MANAGE_TIMEOUT_MS, opts.config.ackTimeoutMs) });
-          buckets = await provision(jsm, names, opts.config, opts.maxBytes);
+          buckets = opts.attachOnly
+            ? await attach(jsm, names)
+            : await provision(jsm, names, opts.config, opts.maxBytes);
           break;
         } catch (err) {
-          if (clock.monotonic() > deadline) throw err;
+          // A store no node has made yet is no reason to wait, for a command that only attaches to it.
+          const missing = opts.attachOnly && /not found/i.test(((err as Error).cause as Error)?.message ?? '');
+          if (missing || clock.monotonic() > deadline) throw err;
           opts.log.warn({ err: (err as Error).message }, 'cluster: JetStream not ready yet; asking again');
           await new Promise((r) => clock.setTimeout(() => r(undefined), 1_000));
         }

@@ -113,6 +113,24 @@ export async function provision(
 }
 
 /** The downlink's bucket (created when the downlink is on): replicated like the stream, no TTL. */
+/**
+ * The streams and buckets as they are, for a command that only reads or replays (`tago-edge queue` where no
+ * node runs): nothing is created and no limit is changed. Refused when no node has made them yet.
+ */
+export async function attach(jsm: JetStreamManager, names: ClusterNames): Promise<Provisioned> {
+  try {
+    await jsm.streams.info(names.stream);
+    await jsm.streams.info(names.deadStream);
+    const kvm = new Kvm(jsm.jetstream());
+    return { leases: await kvm.open(names.leaseBucket), refused: await kvm.open(names.refusedBucket) };
+  } catch (err) {
+    throw new StoreOpenError(
+      `store.jetstream: no cluster store named ${names.stream} on the servers (${(err as Error).message}); a gateway node creates it when it starts`,
+      { cause: err },
+    );
+  }
+}
+
 export async function provisionDownlinkBucket(
   jsm: JetStreamManager,
   names: ClusterNames,
