@@ -1,8 +1,9 @@
 /**
  * Store file versions: a version 1 file (one row per point, written by tago-edge 0.1 before rows held a
- * whole append) and a version 2 file (every row in the (token, id) index) open, keep every pending point in
- * order and are upgraded in place; a file newer than this build is refused with a clear error instead of
- * being misread.
+ * whole append), a version 2 file (every row in the (token, id) index) and a version 4 file (no per-device
+ * totals table) open, keep every pending point in order and are upgraded in place; a file newer than this
+ * build is refused with a clear error instead of being misread. And the file's layout for opening: totals
+ * from `queues`, rows outside the per-device index through their own index.
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -92,7 +93,7 @@ describe('store schema versions', () => {
       .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'points'")
       .pluck()
       .all();
-    expect(indexes).toEqual(['points_by_token']);
+    expect(indexes.sort()).toEqual(['points_by_token', 'points_unindexed']);
     const plan = db
       .prepare("EXPLAIN QUERY PLAN SELECT id FROM points WHERE token = 'tok-a' AND in_index = 1 ORDER BY id")
       .all() as Array<{ detail: string }>;
@@ -123,6 +124,61 @@ describe('store schema versions', () => {
     db.close();
     const again = openAt(path);
     expect(again.peek('tok-b', 1000)?.records).toEqual(b);
+  });
+
+  it('opens a version 4 file (no totals table), counts its rows once into `queues` and keeps them counted', async () => {
+    const path = join(tempDir(), 'tago-edge.db');
+    // A version 4 file: today's, without the totals table, its triggers and the index of unindexed rows,
+    // with one row of tok-a outside the per-device index (a crash while its queue was held in memory).
+    const first = openAt(path, { rowCacheBytes: 0 });
+    await first.append('tok-a', [rec('v', 1, 1), rec('v', 2, 2)]);
+    await first.append('tok-b', [rec('w', 'x', 3)]);
+    await first.close();
+    const old = new Database(path);
+    old.exec(`
+      DROP TRIGGER points_count_insert; DROP TRIGGER points_count_delete; DROP INDEX points_unindexed;
+      DROP TABLE queues; UPDATE meta SET value = '4' WHERE key = 'schema_version';
+      UPDATE meta SET value = '0' WHERE key = 'all_indexed';
+    `);
+    old
+      .prepare('INSERT INTO points (token, payload, bytes, points, created_at, in_index) VALUES (?, ?, ?, ?, ?, 0)')
+      .run('tok-a', JSON.stringify(rec('v', 3, 4)), JSON.stringify(rec('v', 3, 4)).length + 1, 1, Date.now());
+    old.close();
+
+    const store = openAt(path);
+    expect(store.stats()).toMatchObject({ depthPoints: 4 });
+    expect(store.peek('tok-a', 100_000)?.records.map((r) => r.value)).toEqual([1, 2, 3]);
+    await store.acknowledge(store.peek('tok-b', 100_000)?.ids ?? []);
+    await store.append('tok-c', [rec('z', 1, 5)]);
+    await store.close();
+
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(
+      String(SCHEMA_VERSION),
+    );
+    const totals = db.prepare('SELECT tkey, points, bytes FROM queues WHERE points > 0 ORDER BY tkey').all();
+    const summed = db
+      .prepare('SELECT token AS tkey, SUM(points) AS points, SUM(bytes) AS bytes FROM points GROUP BY token ORDER BY token')
+      .all();
+    expect(totals).toEqual(summed);
+    expect(totals.map((t) => (t as { tkey: string }).tkey)).toEqual(['tok-a', 'tok-c']);
+    db.close();
+    expect(openAt(path).stats()).toMatchObject({ depthPoints: 4 });
+  });
+
+  it('opens from the per-device totals and reads only the rows outside the per-device index', async () => {
+    const path = join(tempDir(), 'tago-edge.db');
+    await openAt(path).close();
+    const db = new Database(path, { readonly: true });
+    const plan = (sql: string) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((p) => p.detail).join(' ');
+    // The statements the open runs (statements.ts): neither scans `points`.
+    expect(plan('SELECT tkey, points, bytes FROM queues WHERE points > 0')).toMatch(/SCAN queues/);
+    expect(plan('SELECT id, token FROM points WHERE in_index = 0 ORDER BY id')).toMatch(/INDEX points_unindexed/);
+    expect(plan("SELECT id FROM points WHERE token = 'a' AND in_index = 1 ORDER BY id LIMIT 1")).toMatch(
+      /COVERING INDEX points_by_token/,
+    );
+    db.close();
   });
 
   it('refuses a file written by a newer tago-edge', async () => {

@@ -81,7 +81,7 @@ export class QueueLedger {
     this.oldestAt = head?.createdAt ?? 0;
   }
 
-  /** Reload: some of a device's rows (its indexed head, then rows outside the index), added up. */
+  /** Reload: a device's totals and indexed head, then (count 0) a row outside the index that may be older. */
   loadHead(tkey: string, oldestId: number, count: number, bytes: number): void {
     const token = this.tokenOf.get(tkey);
     if (token === undefined) return;

@@ -2,7 +2,7 @@
  * Opens the store's SQLite file: pragmas, tables, and the meta checks that refuse a file this process
  * cannot read correctly (newer schema, missing or wrong encryption key).
  *
- * Tables (schema version 4):
+ * Tables (schema version 5):
  * - `points`: one row per append (a long append is split into rows of at most `rowMaxBytes`), holding
  *   `points` records. `token` is the device token, or its HMAC when encrypted; `payload` is the records'
  *   JSON objects joined by commas (a slice of a JSON array, without the brackets), or `iv|tag|ciphertext`
@@ -17,7 +17,16 @@
  *   Version 1 kept one row per point; such a row is a valid version 2 row with `points` = 1, so opening a
  *   version 1 file adds the column (default 1) and carries on. Version 2 indexed every row on
  *   (token, id); opening it adds `in_index` (default 1) and swaps that index for the partial one.
- *   Version 3's partial index held (token, id) only; opening it builds the covering one.
+ *   Version 3's partial index held (token, id) only; opening it builds the covering one. Rows outside the
+ *   per-device index are in `points_unindexed` (on id alone: its entries go in at the right edge and leave
+ *   at the left, one page each, however many devices a commit touches), so finding them after a crash reads
+ *   those rows only, not the table.
+ * - `queues`: per device (token key), the points and bytes of its rows in `points`, kept by the triggers
+ *   `points_count_insert` and `points_count_delete` in the transaction that inserts or deletes a row (a
+ *   row's `token`, `points` and `bytes` never change after its insert). Opening the file reads a device's
+ *   totals here and its head with one seek of the per-device index, instead of summing the index (at 50M
+ *   points, seconds warm and half a minute from a cold disk). A device whose queue emptied keeps a row at 0.
+ *   Version 4 had no such table; opening a version 4 file fills it from `points` once.
  * - `tokens`: token key → token (sealed when encrypted), so pending tokens can be listed at open.
  * - `dead_letters`: `body` is `{"token","message","records","topic"?}` as JSON (sealed when encrypted);
  *   `raw` keeps the bytes of a tampered point for forensics.
@@ -35,7 +44,7 @@ import Database from 'better-sqlite3';
 import { StoreOpenError } from '../../errors.js';
 import { type Cipher, KEY_ENV } from '../encryption.js';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -59,10 +68,21 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS refused_tokens (tkey TEXT PRIMARY KEY, token BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queues (tkey TEXT PRIMARY KEY, points INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
 /** The per-device index, over the rows that are not held in the gateway's row cache (see `in_index` above). */
-const INDEX_DDL = 'CREATE INDEX IF NOT EXISTS points_by_token ON points (token, id, points, bytes) WHERE in_index = 1;';
+const INDEX_DDL = `
+CREATE INDEX IF NOT EXISTS points_by_token ON points (token, id, points, bytes) WHERE in_index = 1;
+CREATE INDEX IF NOT EXISTS points_unindexed ON points (id) WHERE in_index = 0;
+CREATE TRIGGER IF NOT EXISTS points_count_insert AFTER INSERT ON points BEGIN
+  INSERT INTO queues (tkey, points, bytes) VALUES (NEW.token, NEW.points, NEW.bytes)
+    ON CONFLICT (tkey) DO UPDATE SET points = points + excluded.points, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS points_count_delete AFTER DELETE ON points BEGIN
+  UPDATE queues SET points = points - OLD.points, bytes = bytes - OLD.bytes WHERE tkey = OLD.token;
+END;
+`;
 
 export interface OpenDatabaseOptions {
   path: string;
@@ -88,7 +108,8 @@ export function openDatabase(opts: OpenDatabaseOptions): Database.Database {
     db.pragma(`synchronous = ${opts.sync === 'full' ? 'FULL' : 'NORMAL'}`);
     db.exec(DDL);
     checkMeta(db, opts);
-    // After the migration: a version 2 file has no `in_index` column until then.
+    // After the migration: a version 2 file has no `in_index` column until then (nor `points`, which the
+    // triggers read).
     db.exec(INDEX_DDL);
     return db;
   } catch (err) {
@@ -149,6 +170,11 @@ function migrate(db: Database.Database, from: number): void {
     }
     // Version 3's index on (token, id): rebuilt covering `points` and `bytes` by INDEX_DDL after this.
     if (from < 4) db.exec('DROP INDEX IF EXISTS points_by_token');
+    // Before the triggers exist (INDEX_DDL, after this): every row counted once.
+    if (from < 5) {
+      db.exec('DELETE FROM queues');
+      db.exec('INSERT INTO queues (tkey, points, bytes) SELECT token, SUM(points), SUM(bytes) FROM points GROUP BY token');
+    }
     db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
   })();
 }

@@ -33,15 +33,13 @@ export function prepareStatements(db: Database.Database) {
     peekRows: db.prepare('SELECT id, payload, bytes, points FROM points WHERE token = ? AND in_index = 1 ORDER BY id'),
     rowById: db.prepare('SELECT id, token, payload, bytes, points FROM points WHERE id = ?'),
     firstOfToken: db.prepare('SELECT id FROM points WHERE token = ? AND in_index = 1 ORDER BY id LIMIT 1').pluck(),
-    /** The rows outside the index: at open and reload (a full scan), and for one device found out of step. */
-    unindexed: db.prepare('SELECT id, token, bytes, points FROM points WHERE in_index = 0 ORDER BY id'),
+    /** The rows outside the per-device index (`points_unindexed`): at open and reload, and for one device found out of step. */
+    unindexed: db.prepare('SELECT id, token FROM points WHERE in_index = 0 ORDER BY id'),
     unindexedOfToken: db.prepare('SELECT id FROM points WHERE token = ? AND in_index = 0 ORDER BY id').pluck(),
     createdAt: db.prepare('SELECT created_at FROM points WHERE id = ?').pluck(),
     firstOverall: db.prepare('SELECT id, created_at FROM points ORDER BY id LIMIT 1'),
-    // The partial index covers it (no table reads, no sort); unindexed rows are added from `unindexed`.
-    heads: db.prepare(
-      'SELECT token AS tkey, MIN(id) AS oldestId, SUM(points) AS n, SUM(bytes) AS bytes FROM points WHERE in_index = 1 GROUP BY token',
-    ),
+    /** Each device's totals, kept by triggers (schema.ts): opening reads these, not every row. */
+    queueTotals: db.prepare('SELECT tkey, points, bytes FROM queues WHERE points > 0'),
     allTokens: db.prepare('SELECT tkey, token FROM tokens'),
     listDead: db.prepare('SELECT id, device_id, reason, body, created_at FROM dead_letters ORDER BY id LIMIT ?'),
     deadById: db.prepare('SELECT id, reason, body FROM dead_letters WHERE id = ?'),
