@@ -17,7 +17,10 @@
  */
 import { availableParallelism } from 'node:os';
 
-/** isolated-vm's pool size: `std::thread::hardware_concurrency() + 1`. */
+/**
+ * isolated-vm's pool size: `std::thread::hardware_concurrency() + 1`. availableParallelism() counts the CPUs
+ * this process may run on, never more than are online, so the gate is never wider than the pool.
+ */
 export const DEFAULT_CONCURRENT_CALLS = availableParallelism() + 1;
 /** Far above a normal batch (256 hex frames take about 1.5 ms), far below the default 1 s time limit. */
 export const DEFAULT_LEND_AFTER_MS = 10;
