@@ -13,6 +13,7 @@ import {
   type ParserHost,
   type ParserHostOptions,
 } from '../parser-host.js';
+import { CallGate } from './call-gate.js';
 import { ParserFile } from './parser-file.js';
 import { ParserQueue } from './parser-queue.js';
 
@@ -31,12 +32,21 @@ export interface SandboxParserHost extends ParserHost {
   stats(): Promise<ParserHostStats[]>;
 }
 
-export function createParserHost(opts: Partial<ParserHostOptions> = {}): SandboxParserHost {
+/** Sandbox-only knobs (call-gate.ts); the defaults suit the gateway. */
+export interface SandboxHostOptions extends ParserHostOptions {
+  /** Parser isolates running at once; default isolated-vm's pool size (cores + 1). */
+  concurrentCalls: number;
+  /** A call longer than this gives its slot back, so a slow parser does not hold others up. */
+  lendAfterMs: number;
+}
+
+export function createParserHost(opts: Partial<SandboxHostOptions> = {}): SandboxParserHost {
   const limits = {
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     // isolated-vm refuses limits under 8 MB; the runtime bundle alone needs a few.
     memoryMb: Math.max(8, opts.memoryMb ?? DEFAULT_MEMORY_MB),
   };
+  const gate = new CallGate(opts.concurrentCalls, opts.lendAfterMs);
   const parsers = new Map<string, { file: ParserFile; queue: ParserQueue }>();
   // The device's parser path as configured → its entry; resolving the path per message showed in profiles.
   const byName = new Map<string, { file: ParserFile; queue: ParserQueue }>();
@@ -51,7 +61,7 @@ export function createParserHost(opts: Partial<ParserHostOptions> = {}): Sandbox
         entry = parsers.get(path);
         if (!entry) {
           const parserFile = new ParserFile(path, limits.memoryMb);
-          entry = { file: parserFile, queue: new ParserQueue(parserFile, limits) };
+          entry = { file: parserFile, queue: new ParserQueue(parserFile, limits, gate) };
           parsers.set(path, entry);
         }
         // Relative names depend on the working directory, which does not change under a running gateway.

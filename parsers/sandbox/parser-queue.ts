@@ -15,6 +15,7 @@
 import { type EdgeError, isEdgeError, ParserError } from '../errors.js';
 import { parserEvents } from '../events.js';
 import type { ParserDevice } from '../parser-host.js';
+import type { CallGate } from './call-gate.js';
 import type { CompiledParser } from './compile.js';
 import { memoryError, type Outcome, outcomeError, timeoutError } from './parser-errors.js';
 import type { Loaded, ParserFile } from './parser-file.js';
@@ -47,6 +48,8 @@ export class ParserQueue {
   constructor(
     private readonly file: ParserFile,
     private readonly limits: QueueLimits,
+    /** Shared by every parser of the host: bounds the isolates running at once (call-gate.ts). */
+    private readonly gate: CallGate,
   ) {}
 
   enqueue(device: ParserDevice, payload: unknown[], rawPayload: unknown): Promise<unknown> {
@@ -78,9 +81,16 @@ export class ParserQueue {
   private async drain(): Promise<void> {
     try {
       while (this.pending.length > 0 && !this.closed) {
-        const head = this.pending[0]!;
-        const size = head.solo ? 1 : Math.min(MAX_BATCH_MESSAGES, this.pending.length);
-        await this.runBatch(this.pending.splice(0, size));
+        const release = await this.gate.acquire();
+        try {
+          // The batch is taken once the slot is ours: what arrived while waiting rides along.
+          if (this.pending.length === 0 || this.closed) break;
+          const head = this.pending[0]!;
+          const size = head.solo ? 1 : Math.min(MAX_BATCH_MESSAGES, this.pending.length);
+          await this.runBatch(this.pending.splice(0, size));
+        } finally {
+          release();
+        }
       }
     } finally {
       this.draining = false;
