@@ -158,7 +158,9 @@ describe('store schema versions', () => {
     );
     const totals = db.prepare('SELECT tkey, points, bytes FROM queues WHERE points > 0 ORDER BY tkey').all();
     const summed = db
-      .prepare('SELECT token AS tkey, SUM(points) AS points, SUM(bytes) AS bytes FROM points GROUP BY token ORDER BY token')
+      .prepare(
+        'SELECT token AS tkey, SUM(points) AS points, SUM(bytes) AS bytes FROM points GROUP BY token ORDER BY token',
+      )
       .all();
     expect(totals).toEqual(summed);
     expect(totals.map((t) => (t as { tkey: string }).tkey)).toEqual(['tok-a', 'tok-c']);

@@ -173,7 +173,9 @@ function migrate(db: Database.Database, from: number): void {
     // Before the triggers exist (INDEX_DDL, after this): every row counted once.
     if (from < 5) {
       db.exec('DELETE FROM queues');
-      db.exec('INSERT INTO queues (tkey, points, bytes) SELECT token, SUM(points), SUM(bytes) FROM points GROUP BY token');
+      db.exec(
+        'INSERT INTO queues (tkey, points, bytes) SELECT token, SUM(points), SUM(bytes) FROM points GROUP BY token',
+      );
     }
     db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
   })();
