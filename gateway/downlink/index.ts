@@ -105,6 +105,8 @@ export async function startDownlink(deps: DownlinkDeps): Promise<RunningDownlink
         dir: config.store.engine === 'memory' ? null : config.store.dir,
         sync: config.store.sync,
         ...bounds,
+        onCommitFailed: (err) =>
+          log.error({ err }, 'downlink: committing deliveries failed; those messages stay queued and are sent again'),
       });
   const report = dl.reportStatus && deps.append ? new StatusReport(deps.append, log) : undefined;
   const uniqueDevices = (index: Map<string, Device>) => new Set(index.values());

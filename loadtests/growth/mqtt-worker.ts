@@ -5,13 +5,15 @@
  *   PINGREQs spread evenly over each keep-alive period; prints `{"event":"opened",...}`, then stays until
  *   killed.
  * - `storm`: connects `count` devices with clean-session=false and disconnects them (so each has a session
- *   on the broker), prints `{"event":"ready"}`, waits for `go` on stdin, then reconnects them all at once,
- *   each publishing one QoS 1 message once accepted; prints `{"event":"storm",...}` when every device is
- *   PUBACKed or has failed, and exits.
+ *   on the broker; with `downlinks` > 0 each subscribes to `devices/<name>/cmd` at QoS 1 first), prints
+ *   `{"event":"ready"}`, waits for `go` on stdin, then reconnects them all at once, each publishing one QoS 1
+ *   message once accepted and, with `downlinks`, waiting for that many commands queued for it meanwhile
+ *   (PUBACKing each); prints `{"event":"storm",...}` when every device is done or has failed, and exits.
  * Connection i uses source address `addresses[i % addresses.length]`.
  */
 import { createInterface } from 'node:readline';
-import { DISCONNECT, PINGREQ, publishPacket, type RawClient, rawConnect } from '../lib/raw-mqtt.js';
+import { DISCONNECT, PINGREQ, publishPacket, type RawClient, rawConnect, subscribePacket } from '../lib/raw-mqtt.js';
+import { commandTopic } from './mqtt-worker-topics.js';
 
 export interface WorkerJob {
   mode: 'idle' | 'storm';
@@ -22,13 +24,21 @@ export interface WorkerJob {
   keepAliveS: number;
   /** Token (and client id suffix) of device i. */
   tokenPrefix: string;
+  /** storm: the registry name of device i is `${namePrefix}-${i}` (its command topic `devices/<name>/cmd`). */
+  namePrefix?: string;
+  /** storm: commands each device must receive after reconnecting (queued for it while it was away). */
+  downlinks?: number;
 }
+
+/** How long a reconnected device waits for its queued commands before it counts as short of them. */
+const STORM_DEADLINE_MS = 120_000;
 
 const say = (msg: unknown) => process.stdout.write(`${JSON.stringify(msg)}\n`);
 
-function clientFor(job: WorkerJob, i: number, clean: boolean): RawClient {
+function clientFor(job: WorkerJob, i: number, clean: boolean, onMessage?: (topic: string) => void): RawClient {
   const d = job.first + i;
   return rawConnect({
+    ...(onMessage ? { onMessage } : {}),
     port: job.port,
     localAddress: job.addresses[i % job.addresses.length] as string,
     clientId: `growth-${job.tokenPrefix}-${d}`,
@@ -39,7 +49,12 @@ function clientFor(job: WorkerJob, i: number, clean: boolean): RawClient {
 }
 
 /** Opens connections `batch` at a time; the accepted ones and the count of failures. */
-async function openBatched(job: WorkerJob, clean: boolean, batch = 500): Promise<{ ok: RawClient[]; failed: number }> {
+async function openBatched(
+  job: WorkerJob,
+  clean: boolean,
+  subscribe?: (device: number) => string,
+  batch = 500,
+): Promise<{ ok: RawClient[]; failed: number }> {
   const ok: RawClient[] = [];
   let failed = 0;
   for (let i = 0; i < job.count; i += batch) {
@@ -48,12 +63,17 @@ async function openBatched(job: WorkerJob, clean: boolean, batch = 500): Promise
       const c = clientFor(job, j, clean);
       pending.push(
         c.connack.then(
-          (rc) => {
-            if (rc === 0) ok.push(c);
-            else {
+          async (rc) => {
+            if (rc !== 0) {
               failed++;
               c.socket.destroy();
+              return;
             }
+            if (subscribe) {
+              c.socket.write(subscribePacket(subscribe(job.first + j), 1, 1));
+              await c.puback(1);
+            }
+            ok.push(c);
           },
           () => {
             failed++;
@@ -80,7 +100,9 @@ async function idle(job: WorkerJob): Promise<void> {
 }
 
 async function storm(job: WorkerJob): Promise<void> {
-  const setup = await openBatched(job, false);
+  const want = job.downlinks ?? 0;
+  const names = job.namePrefix ?? job.tokenPrefix;
+  const setup = await openBatched(job, false, want > 0 ? (d) => commandTopic(names, d) : undefined);
   for (const c of setup.ok) c.socket.end(DISCONNECT);
   await new Promise((r) => setTimeout(r, 500));
   say({ event: 'ready', sessions: setup.ok.length, failed: setup.failed });
@@ -94,12 +116,27 @@ async function storm(job: WorkerJob): Promise<void> {
   let refused = 0;
   let errors = 0;
   let lastAckAt = startedAt;
+  let commands = 0;
+  let short = 0;
+  let lastCommandAt = startedAt;
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, STORM_DEADLINE_MS).unref());
   const body = Buffer.from(JSON.stringify({ variable: 'reconnected', value: 1 }));
   const all: RawClient[] = [];
   const work: Array<Promise<void>> = [];
   for (let i = 0; i < job.count; i++) {
     const t = performance.now();
-    const c = clientFor(job, i, false);
+    let got = 0;
+    let allIn: () => void = () => {};
+    const received = new Promise<void>((resolve) => {
+      allIn = resolve;
+      if (want === 0) resolve();
+    });
+    const c = clientFor(job, i, false, (topic) => {
+      if (topic !== commandTopic(names, job.first + i)) return;
+      commands++;
+      lastCommandAt = Date.now();
+      if (++got === want) allIn();
+    });
     all.push(c);
     work.push(
       c.connack
@@ -112,6 +149,9 @@ async function storm(job: WorkerJob): Promise<void> {
           c.socket.write(publishPacket('tago/data/post', body, 1));
           await c.puback(1);
           lastAckAt = Math.max(lastAckAt, Date.now());
+          // Commands still missing at the deadline are counted (`short`), not waited for forever.
+          await Promise.race([received, deadline]);
+          if (got < want) short++;
         })
         .catch(() => {
           errors++;
@@ -119,7 +159,17 @@ async function storm(job: WorkerJob): Promise<void> {
     );
   }
   await Promise.all(work);
-  say({ event: 'storm', startedAt, lastAckAt, connackMs, refused, errors, acked: job.count - refused - errors });
+  say({
+    event: 'storm',
+    startedAt,
+    lastAckAt: Math.max(lastAckAt, want > 0 ? lastCommandAt : 0),
+    connackMs,
+    refused,
+    errors,
+    acked: job.count - refused - errors,
+    commands,
+    short,
+  });
   for (const c of all) c.socket.destroy();
   process.exit(0);
 }

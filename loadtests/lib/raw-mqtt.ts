@@ -2,7 +2,8 @@
  * A minimal MQTT 3.1.1 client over a raw socket, for the generators of many connections (the growth curves,
  * the bench's idle connections): tens of thousands of connections cost the generator little (MQTT.js would
  * cost it far more memory per connection, and only the gateway is measured). It sends CONNECT (password = device token, clean-session flag and keep-alive as
- * given), QoS 1 PUBLISH and PINGREQ, and reads CONNACK, PUBACK and PINGRESP.
+ * given), QoS 1 PUBLISH, SUBSCRIBE and PINGREQ, and reads CONNACK, PUBACK, SUBACK and PINGRESP; a PUBLISH
+ * from the broker is counted (`onMessage`) and, at QoS 1, PUBACKed.
  */
 import { connect, type Socket } from 'node:net';
 
@@ -40,6 +41,12 @@ export function publishPacket(topic: string, payload: Buffer, messageId: number)
   return Buffer.concat([Buffer.from([0x32]), remainingLength(body.length), body]);
 }
 
+/** SUBSCRIBE to one topic filter at `qos`. */
+export function subscribePacket(filter: string, messageId: number, qos: 0 | 1): Buffer {
+  const body = Buffer.concat([Buffer.from([messageId >> 8, messageId & 0xff]), str(filter), Buffer.from([qos])]);
+  return Buffer.concat([Buffer.from([0x82]), remainingLength(body.length), body]);
+}
+
 export const PINGREQ = Buffer.from([0xc0, 0]);
 export const DISCONNECT = Buffer.from([0xe0, 0]);
 
@@ -47,7 +54,7 @@ export interface RawClient {
   socket: Socket;
   /** Resolves with the CONNACK return code (0 = accepted). */
   connack: Promise<number>;
-  /** Resolves on the PUBACK of message `id`. */
+  /** Resolves on the PUBACK (or SUBACK) of packet `id`. */
   puback(id: number): Promise<void>;
 }
 
@@ -63,6 +70,8 @@ export function rawConnect(opts: {
   clean: boolean;
   keepAliveS: number;
   timeoutMs?: number;
+  /** Called for each PUBLISH the broker sends (after its PUBACK is written, at QoS 1). */
+  onMessage?: (topic: string) => void;
 }): RawClient {
   const socket = connect({ port: opts.port, host: '127.0.0.1', localAddress: opts.localAddress });
   let buf: Buffer = Buffer.alloc(0);
@@ -97,17 +106,24 @@ export function rawConnect(opts: {
         if ((b & 0x80) === 0) break;
       }
       if (i >= buf.length || buf.length < i + 1 + len) return;
-      const type = (buf[0] as number) >> 4;
+      const buf0 = buf[0] as number;
+      const type = buf0 >> 4;
       const body = buf.subarray(i + 1, i + 1 + len);
       buf = buf.subarray(i + 1 + len);
       if (type === 2) {
         clearTimeout(timer);
         onConnack?.resolve(body[1] ?? 255);
         onConnack = undefined;
-      } else if (type === 4) {
+      } else if (type === 4 || type === 9) {
         const id = body.readUInt16BE(0);
         acks.get(id)?.resolve();
         acks.delete(id);
+      } else if (type === 3) {
+        const qos = ((buf0 >> 1) & 3) as number;
+        const topicLen = body.readUInt16BE(0);
+        const topic = body.subarray(2, 2 + topicLen).toString('utf8');
+        if (qos > 0) socket.write(Buffer.from([0x40, 2, body[2 + topicLen] as number, body[3 + topicLen] as number]));
+        opts.onMessage?.(topic);
       }
     }
   });

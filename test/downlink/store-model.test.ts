@@ -4,6 +4,8 @@
  * step that each message's status and the queue depth match the model — the per-target bound (oldest
  * overflows to a dead letter), expiry at `ttlMs`, and nothing lost or changed across a reopen.
  */
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { type DownlinkStatus, DownlinkStore } from '../../gateway/downlink/downlink-store.js';
 import { tempDir } from '../helpers/stack.js';
@@ -121,6 +123,46 @@ describe('downlink store (model-based)', () => {
       store.enqueue({ ...base, payload: Buffer.alloc(0), retain: true }, 3);
       expect(store.retained()).toEqual([]);
     } finally {
+      store.close();
+    }
+  });
+
+  it('commits the deliveries of one turn together: at the next turn, or before any other write', async () => {
+    const dir = tempDir();
+    const store = new DownlinkStore({
+      dir,
+      sync: 'full',
+      ttlMs: TTL,
+      maxQueuedPerDevice: 10,
+      maxQueued: 10,
+      retryAfterSeconds: 1,
+    });
+    const other = new Database(join(dir, 'downlink.sqlite'), { readonly: true });
+    const onDisk = (id: string) => other.prepare('SELECT status FROM messages WHERE id = ?').pluck().get(id);
+    try {
+      const base = { topic: 'devices/d/cmd', qos: 1 as const, retain: false, source: 'push' as const };
+      const [a, b, c] = [1, 2, 3].map(
+        (i) => store.enqueue({ ...base, target: `dev-${i}`, payload: Buffer.from('x') }, 0).message,
+      );
+      if (!a || !b || !c) throw new Error('enqueue');
+      expect(store.markDelivered(a.id, 1, 'mqtt')).toBe(true);
+      expect(store.markDelivered(b.id, 1, 'mqtt')).toBe(true);
+      expect(store.markDelivered(a.id, 1, 'mqtt')).toBe(false);
+      // This connection sees them at once; the file, once the turn's transaction commits.
+      expect([store.get(a.id)?.status, store.depth()]).toEqual(['delivered', 1]);
+      expect([onDisk(a.id), onDisk(b.id)]).toEqual(['queued', 'queued']);
+      await new Promise((r) => setImmediate(r));
+      expect([onDisk(a.id), onDisk(b.id)]).toEqual(['delivered', 'delivered']);
+      // An enqueue commits the waiting deliveries first, then itself, before it returns.
+      expect(store.markDelivered(c.id, 2, 'mqtt')).toBe(true);
+      const d = store.enqueue({ ...base, target: 'dev-4', payload: Buffer.from('y') }, 2).message;
+      expect([onDisk(c.id), onDisk(d.id)]).toEqual(['delivered', 'queued']);
+      // And close commits them too.
+      expect(store.markDelivered(d.id, 3, 'mqtt')).toBe(true);
+      store.close();
+      expect(onDisk(d.id)).toBe('delivered');
+    } finally {
+      other.close();
       store.close();
     }
   });
