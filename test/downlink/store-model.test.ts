@@ -24,6 +24,10 @@ function rng(seed: number) {
 const TTL = 1_000;
 const PER_TARGET = 3;
 
+/** A store with `sync: full` and room for 10 messages. */
+const fullSyncStore = (dir: string) =>
+  new DownlinkStore({ dir, sync: 'full', ttlMs: TTL, maxQueuedPerDevice: 10, maxQueued: 10, retryAfterSeconds: 1 });
+
 describe('downlink store (model-based)', () => {
   for (const seed of [1, 2, 3]) {
     it(`seed ${seed}: statuses and depth follow the model through 400 random steps`, () => {
@@ -102,14 +106,7 @@ describe('downlink store (model-based)', () => {
 
   it('keeps one retained message per topic, cleared by an empty one, and prunes old outcomes but not it', () => {
     const dir = tempDir();
-    const store = new DownlinkStore({
-      dir,
-      sync: 'full',
-      ttlMs: TTL,
-      maxQueuedPerDevice: 10,
-      maxQueued: 10,
-      retryAfterSeconds: 1,
-    });
+    const store = fullSyncStore(dir);
     try {
       const base = { target: 'topic:t/1', topic: 't/1', qos: 1 as const, source: 'push' as const };
       const a = store.enqueue({ ...base, payload: Buffer.from('a'), retain: true }, 0).message;
@@ -129,14 +126,7 @@ describe('downlink store (model-based)', () => {
 
   it('commits the deliveries of one turn together: at the next turn, or before any other write', async () => {
     const dir = tempDir();
-    const store = new DownlinkStore({
-      dir,
-      sync: 'full',
-      ttlMs: TTL,
-      maxQueuedPerDevice: 10,
-      maxQueued: 10,
-      retryAfterSeconds: 1,
-    });
+    const store = fullSyncStore(dir);
     const other = new Database(join(dir, 'downlink.sqlite'), { readonly: true });
     const onDisk = (id: string) => other.prepare('SELECT status FROM messages WHERE id = ?').pluck().get(id);
     try {
