@@ -88,11 +88,21 @@ describe('parser host concurrency', () => {
     const write = parserDir();
     const loop = write('loop.js', 'for (;;) {}');
     const fast = write('fast.js', 'payload = [{ variable: "fast", value: 1 }];');
-    host = createParserHost({ timeoutMs: 1_000, memoryMb: 16, concurrentCalls: 1, lendAfterMs: 10 });
+    // Counts the slots it has granted, so the test knows when the loop holds one.
+    const gate = new (class extends CallGate {
+      granted = 0;
+      override async acquire() {
+        const release = await super.acquire();
+        this.granted++;
+        return release;
+      }
+    })(1, 10);
+    host = createParserHost({ timeoutMs: 1_000, memoryMb: 16, gate });
     await host.run(fast, device, input());
     const order: string[] = [];
     const looping = host.run(loop, device, input()).catch((e: { code: string }) => order.push(e.code));
-    await new Promise((r) => setTimeout(r, 50)); // the loop holds the only slot by now
+    // Until the loop has been granted the only slot (its file loads first); then the fast parser asks for it.
+    await vi.waitFor(() => expect(gate.granted).toBe(2), { timeout: 5_000 });
     const quick = host.run(fast, device, input()).then(() => order.push('fast'));
     await Promise.all([looping, quick]);
     expect(order).toEqual(['fast', 'EDGE_ERR_PARSER_TIMEOUT']);

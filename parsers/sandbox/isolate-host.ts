@@ -38,6 +38,8 @@ export interface SandboxHostOptions extends ParserHostOptions {
   concurrentCalls: number;
   /** A call longer than this gives its slot back, so a slow parser does not hold others up. */
   lendAfterMs: number;
+  /** The gate itself (tests watch what it grants); when given, `concurrentCalls` and `lendAfterMs` are its own. */
+  gate: CallGate;
 }
 
 export function createParserHost(opts: Partial<SandboxHostOptions> = {}): SandboxParserHost {
@@ -46,7 +48,7 @@ export function createParserHost(opts: Partial<SandboxHostOptions> = {}): Sandbo
     // isolated-vm refuses limits under 8 MB; the runtime bundle alone needs a few.
     memoryMb: Math.max(8, opts.memoryMb ?? DEFAULT_MEMORY_MB),
   };
-  const gate = new CallGate(opts.concurrentCalls, opts.lendAfterMs);
+  const gate = opts.gate ?? new CallGate(opts.concurrentCalls, opts.lendAfterMs);
   const parsers = new Map<string, { file: ParserFile; queue: ParserQueue }>();
   // The device's parser path as configured → its entry; resolving the path per message showed in profiles.
   const byName = new Map<string, { file: ParserFile; queue: ParserQueue }>();
